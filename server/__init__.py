@@ -1,0 +1,1 @@
+"""PeakSQL server: catalog database, genome store, ingest, dataset engine and gRPC service."""

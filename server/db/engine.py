@@ -1,0 +1,81 @@
+"""Open the catalog database, upgrading its schema in place when it is older than the code.
+
+Any SQLAlchemy URL works; a bare path means an SQLite file. SQLite runs in WAL mode with
+foreign keys on, so that readers (the server) and a writer (an ingest) can share the file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+
+def database_url(db: str | Path) -> str:
+    """Turn a ``--db`` value into a SQLAlchemy URL (a bare path is an SQLite file)."""
+    text = str(db)
+    if "://" in text:
+        return text
+    return f"sqlite:///{Path(text).expanduser().resolve()}"
+
+
+def _alembic_config() -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    return config
+
+
+def head_revision() -> str:
+    """The revision the code expects."""
+    return ScriptDirectory.from_config(_alembic_config()).get_current_head() or ""
+
+
+def schema_revision(engine: Engine) -> str | None:
+    """The revision a database is at (None for an empty database)."""
+    with engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+def upgrade(engine: Engine) -> None:
+    """Run every pending migration in one transaction."""
+    config = _alembic_config()
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def create_database_engine(db: str | Path) -> Engine:
+    """An Engine for ``db`` with the dialect settings PeakSQL relies on (no migration)."""
+    url = make_url(database_url(db))
+    if url.get_backend_name() == "sqlite":
+        if url.database:
+            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url)
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    if url.get_backend_name() == "postgresql" and url.get_driver_name() in ("", "psycopg2"):
+        url = url.set(drivername="postgresql+psycopg")
+    return create_engine(url, pool_pre_ping=True)
+
+
+def open_database(db: str | Path, *, migrate: bool = True) -> Engine:
+    """Open ``db`` and bring its schema to the code's revision (unless ``migrate`` is False)."""
+    engine = create_database_engine(db)
+    if migrate and schema_revision(engine) != head_revision():
+        upgrade(engine)
+    return engine

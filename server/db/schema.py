@@ -1,0 +1,115 @@
+"""The catalog tables, declared once on one MetaData (SQLAlchemy Core).
+
+assemblies 1-n chromosomes 1-n intervals n-1 conditions. Row ids of chromosomes
+follow ingest order, which fixes the order of windows (DESIGN §4).
+Changes to these tables go through a new Alembic revision in ``migrations/versions``.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    func,
+)
+
+metadata = MetaData()
+
+assemblies = Table(
+    "assemblies",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(255), nullable=False, unique=True),
+    Column("species", String(255)),
+    Column("length", BigInteger, nullable=False),
+    Column("store_file", String(1024), nullable=False),
+    Column("created_at", DateTime(timezone=True), server_default=func.now()),
+)
+
+chromosomes = Table(
+    "chromosomes",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column(
+        "assembly_id",
+        Integer,
+        ForeignKey("assemblies.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("name", String(255), nullable=False),
+    Column("length", BigInteger, nullable=False),
+    Column("offset", BigInteger, nullable=False),
+    UniqueConstraint("assembly_id", "name", name="uq_chromosomes_assembly_name"),
+)
+
+conditions = Table(
+    "conditions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(255), nullable=False, unique=True),
+    Column(
+        "assembly_id",
+        Integer,
+        ForeignKey("assemblies.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("metadata", Text),
+    Column("source_file", String(1024)),
+    Column("created_at", DateTime(timezone=True), server_default=func.now()),
+)
+
+intervals = Table(
+    "intervals",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column(
+        "chromosome_id",
+        Integer,
+        ForeignKey("chromosomes.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column(
+        "condition_id",
+        Integer,
+        ForeignKey("conditions.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("start", BigInteger, nullable=False),
+    Column("end", BigInteger, nullable=False),
+    Column("name", String(255)),
+    Column("score", Float),
+    Column("strand", String(1)),
+    Column("signal_value", Float),
+    Column("p_value", Float),
+    Column("q_value", Float),
+    Column("summit", BigInteger),
+    Column("value", Float),
+    Index("ix_intervals_chromosome_start", "chromosome_id", "start"),
+    Index("ix_intervals_condition_chromosome_start", "condition_id", "chromosome_id", "start"),
+)
+
+#: Interval columns a file may fill, in insert order.
+INTERVAL_FIELDS = (
+    "chromosome_id",
+    "condition_id",
+    "start",
+    "end",
+    "name",
+    "score",
+    "strand",
+    "signal_value",
+    "p_value",
+    "q_value",
+    "summit",
+    "value",
+)
