@@ -6,6 +6,8 @@ constraint -> plan -> windows -> gather/pack -> Batch -> unpack -> (x, y)
 ``peaksql.server`` and needs the ``server`` extra.
 """
 
+from peaksql.client import Client
+from peaksql.dataset import Dataset
 from peaksql.errors import (
     AlreadyExists,
     ConstraintError,
@@ -16,12 +18,16 @@ from peaksql.errors import (
     ResourceExhausted,
     Unauthenticated,
 )
+from peaksql.spec import DatasetSpec
 
 __version__ = "0.1.0"
 
 __all__ = [
     "AlreadyExists",
+    "Client",
     "ConstraintError",
+    "Dataset",
+    "DatasetSpec",
     "InputFileError",
     "InvalidArgument",
     "NotFound",

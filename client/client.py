@@ -1,0 +1,254 @@
+"""The PeakSQL client: one object per server (or set of replicas) a training script talks to.
+
+    client = peaksql.Client("gpu-data.lab:50051")
+    train = client.dataset(where="chromosome != 'chr8'", seq_length=1000, stride=500)
+    for x, y in train: ...
+
+Several addresses (or one ``dns:///`` name with round robin) make the client fail over: a
+call that finds a replica unavailable moves on to the next, and a broken stream resumes
+from its last cursor on another replica, with no gap and no duplicate.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import grpc
+import numpy as np
+
+from peaksql.errors import ERROR_BY_CODE, PeakSQLError, Unavailable
+from peaksql.spec import DatasetSpec
+from peaksql.v1 import peaksql_pb2 as pb
+from peaksql.v1 import peaksql_pb2_grpc as pb_grpc
+
+DEFAULT_MAX_MESSAGE_BYTES = (64 << 20) + (1 << 20)
+#: Codes after which the same call may succeed on another replica.
+FAILOVER_CODES = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.UNKNOWN})
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class AssemblyInfo:
+    name: str
+    species: str
+    length: int
+    chromosomes: tuple[tuple[str, int], ...]
+
+
+@dataclass(frozen=True)
+class ConditionInfo:
+    name: str
+    assembly: str
+    num_intervals: int
+
+
+@dataclass(frozen=True)
+class RegionInfo:
+    assembly: str
+    chromosome: str
+    length: int
+    num_windows: int
+
+
+@dataclass(frozen=True)
+class Description:
+    """What a dataset spec resolves to on the server."""
+
+    num_windows: int
+    regions: tuple[RegionInfo, ...]
+    label_columns: tuple[str, ...]
+    num_positive: tuple[int, ...]
+    label_shape: tuple[int, ...]
+    region_constraint: str
+    interval_constraint: str
+
+
+def raise_remote(error: grpc.RpcError) -> PeakSQLError:
+    """The domain exception for a failed call (same code, the server's message)."""
+    code = error.code()  # type: ignore[attr-defined]
+    cls = ERROR_BY_CODE.get(code, PeakSQLError)
+    exc = cls(error.details())  # type: ignore[attr-defined]
+    exc.code = code
+    return exc
+
+
+def _read(path: str | Path | None) -> bytes | None:
+    return Path(path).read_bytes() if path else None
+
+
+class Client:
+    """Connection to one PeakSQL server or a set of interchangeable replicas.
+
+    ``address``: ``"host:port"``, a list of them, or ``"dns:///name:port"`` (round robin over
+    every address the name resolves to). ``token`` (or ``token_file``) authenticates as a
+    bearer token. TLS: ``root_certificates`` (CA file) turns it on; ``certificate_chain`` and
+    ``private_key`` add a client certificate for mutual TLS.
+    """
+
+    def __init__(
+        self,
+        address: str | Sequence[str],
+        *,
+        token: str | None = None,
+        token_file: str | Path | None = None,
+        root_certificates: str | Path | None = None,
+        certificate_chain: str | Path | None = None,
+        private_key: str | Path | None = None,
+        max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+        timeout: float = 60.0,
+    ) -> None:
+        self.addresses = [address] if isinstance(address, str) else list(address)
+        if not self.addresses:
+            raise ValueError("give at least one server address")
+        if token_file and not token:
+            token = Path(token_file).read_text().strip()
+        self._metadata = (("authorization", f"Bearer {token}"),) if token else ()
+        self._credentials = (
+            grpc.ssl_channel_credentials(
+                _read(root_certificates), _read(private_key), _read(certificate_chain)
+            )
+            if root_certificates
+            else None
+        )
+        self.max_message_bytes = max_message_bytes
+        self.timeout = timeout
+        self._options = [
+            ("grpc.max_send_message_length", max_message_bytes),
+            ("grpc.max_receive_message_length", max_message_bytes),
+            ("grpc.lb_policy_name", "round_robin"),
+        ]
+        self._lock = threading.Lock()
+        self._current = 0
+        self._stubs: dict[int, tuple[grpc.Channel, pb_grpc.PeakSQLStub]] = {}
+
+    # -- channels and failover -------------------------------------------------------------
+    def _stub(self, index: int) -> pb_grpc.PeakSQLStub:
+        with self._lock:
+            if index not in self._stubs:
+                target = self.addresses[index]
+                channel = (
+                    grpc.secure_channel(target, self._credentials, options=self._options)
+                    if self._credentials
+                    else grpc.insecure_channel(target, options=self._options)
+                )
+                self._stubs[index] = (channel, pb_grpc.PeakSQLStub(channel))
+            return self._stubs[index][1]
+
+    def _next_replica(self, failed: int) -> int:
+        with self._lock:
+            if self._current == failed:
+                self._current = (failed + 1) % len(self.addresses)
+            return self._current
+
+    def call(self, method: str, request: Any, **kwargs: Any) -> Any:
+        """A unary call, trying each replica once on UNAVAILABLE; remote errors re-raised."""
+        return self._with_failover(
+            lambda stub: getattr(stub, method)(
+                request, metadata=self._metadata, timeout=self.timeout, **kwargs
+            )
+        )
+
+    def _with_failover(self, attempt: Callable[[pb_grpc.PeakSQLStub], T]) -> T:
+        index = self._current
+        last: grpc.RpcError | None = None
+        for _ in range(len(self.addresses)):
+            try:
+                return attempt(self._stub(index))
+            except grpc.RpcError as error:
+                if error.code() not in FAILOVER_CODES:  # type: ignore[attr-defined]
+                    raise raise_remote(error) from None
+                last = error
+                index = self._next_replica(index)
+        assert last is not None
+        raise Unavailable(
+            f"no PeakSQL server answered at {', '.join(self.addresses)}: {last.details()}"  # type: ignore[attr-defined]
+        ) from None
+
+    def stream(self, request: pb.StreamRequest) -> Iterator[pb.Batch]:
+        """``StreamBatches`` that survives replica failures by resuming from the last cursor."""
+        request = pb.StreamRequest.FromString(request.SerializeToString())
+        failures = 0
+        index = self._current
+        while True:
+            call = self._stub(index).StreamBatches(request, metadata=self._metadata)
+            try:
+                for batch in call:
+                    failures = 0
+                    request.cursor.CopyFrom(batch.cursor)
+                    if request.max_batches:
+                        request.max_batches -= 1
+                    yield batch
+                return
+            except grpc.RpcError as error:
+                if error.code() not in FAILOVER_CODES:  # type: ignore[attr-defined]
+                    raise raise_remote(error) from None
+                failures += 1
+                if failures > len(self.addresses):
+                    raise Unavailable(
+                        f"stream failed on every server ({', '.join(self.addresses)}): "
+                        f"{error.details()}"  # type: ignore[attr-defined]
+                    ) from None
+                index = self._next_replica(index)
+            finally:
+                call.cancel()
+
+    def close(self) -> None:
+        with self._lock:
+            for channel, _ in self._stubs.values():
+                channel.close()
+            self._stubs.clear()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- catalog ---------------------------------------------------------------------------
+    def assemblies(self) -> list[AssemblyInfo]:
+        response = self.call("ListAssemblies", pb.ListAssembliesRequest())
+        return [
+            AssemblyInfo(
+                a.name, a.species, a.length, tuple((c.name, c.length) for c in a.chromosomes)
+            )
+            for a in response.assemblies
+        ]
+
+    def conditions(self) -> list[ConditionInfo]:
+        response = self.call("ListConditions", pb.ListConditionsRequest())
+        return [ConditionInfo(c.name, c.assembly, c.num_intervals) for c in response.conditions]
+
+    def describe(self, spec: DatasetSpec) -> Description:
+        r = self.call("Describe", pb.DescribeRequest(spec=spec.to_proto()))
+        return Description(
+            num_windows=r.num_windows,
+            regions=tuple(
+                RegionInfo(g.assembly, g.chromosome, g.length, g.num_windows) for g in r.regions
+            ),
+            label_columns=tuple(c.name for c in r.label_columns),
+            num_positive=tuple(c.num_positive for c in r.label_columns),
+            label_shape=tuple(r.label_shape),
+            region_constraint=r.region_constraint,
+            interval_constraint=r.interval_constraint,
+        )
+
+    def get_windows(
+        self, spec: DatasetSpec, indices: Sequence[int] | np.ndarray, include_coordinates: bool
+    ) -> pb.Batch:
+        request = pb.GetWindowsRequest(
+            spec=spec.to_proto(),
+            indices=[int(i) for i in indices],
+            include_coordinates=include_coordinates,
+        )
+        return self.call("GetWindows", request)
+
+    def dataset(self, **kwargs: Any):  # type: ignore[no-untyped-def]
+        """A ``Dataset`` over this server; see ``peaksql.Dataset`` for the arguments."""
+        from peaksql.dataset import Dataset
+
+        return Dataset(self, **kwargs)

@@ -1,0 +1,128 @@
+"""PyTorch adapter: an IterableDataset that splits a PeakSQL stream by DDP rank and worker.
+
+    loader = DataLoader(peaksql.torch.TorchDataset("server:50051", seq_length=1000, ...),
+                        batch_size=None, num_workers=2)
+
+Worker ``w`` of ``K`` on DDP rank ``r`` of ``W`` streams rank ``r*K + w`` of ``W*K``: the
+workers and ranks share out each epoch with no window twice. Each worker opens its own
+gRPC channel (channels do not survive fork). With ``device="cuda"`` batches travel packed
+to the device and are decoded there (8x less host-to-device traffic than uint8 one-hot).
+The only module of the client that imports torch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import IterableDataset, get_worker_info
+
+from peaksql.client import Client
+from peaksql.dataset import Dataset
+from peaksql.wire import byte_table
+
+_TORCH_DTYPES = {torch.float32: np.float32, torch.float16: np.float16, torch.uint8: np.uint8}
+_tables: dict[tuple[str, torch.dtype, str], torch.Tensor] = {}
+
+
+def unpack_on_device(
+    packed: torch.Tensor, seq_length: int, *, policy: str = "zeros", dtype=torch.float32
+) -> torch.Tensor:
+    """(B, ceil(L/2)) uint8 packed bases on any device -> (B, L, 4) one-hot there.
+
+    One gather from a 256 x 8 table (a byte -> its two decoded bases) cached per device;
+    the ``random`` policy needs host-side draws and is not offered here.
+    """
+    if policy == "random":
+        raise ValueError("policy 'random' decodes on the host; use zeros, uniform or mask")
+    key = (policy, dtype, str(packed.device))
+    table = _tables.get(key)
+    if table is None:
+        host = byte_table(policy, _TORCH_DTYPES.get(dtype, np.float32))
+        table = torch.from_numpy(host).to(packed.device, dtype)
+        _tables[key] = table
+    decoded = table[packed.long()]
+    return decoded.reshape(packed.shape[0], -1, 4)[:, :seq_length]
+
+
+def _distributed() -> tuple[int, int]:
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_rank(), torch.distributed.get_world_size()
+    return 0, 1
+
+
+class TorchDataset(IterableDataset):
+    """Batches as torch tensors; use with ``DataLoader(..., batch_size=None)``.
+
+    ``rank``/``world_size`` default to torch.distributed's when it is initialised. Keyword
+    arguments other than the client's go to ``peaksql.Dataset``.
+    """
+
+    CLIENT_ARGS = ("token", "token_file", "root_certificates", "certificate_chain", "private_key")
+
+    def __init__(
+        self,
+        address: str | Sequence[str],
+        *,
+        device: str | torch.device | None = None,
+        rank: int | None = None,
+        world_size: int | None = None,
+        dtype: torch.dtype = torch.float32,
+        **dataset_args: Any,
+    ) -> None:
+        super().__init__()
+        self.address = address
+        self.client_args = {k: dataset_args.pop(k) for k in self.CLIENT_ARGS if k in dataset_args}
+        self.dataset_args = dataset_args
+        self.device = torch.device(device) if device is not None else None
+        self.dtype = dtype
+        self.rank, self.world_size = rank, world_size
+        self.epoch = int(dataset_args.pop("epoch", 0))
+        self._client: Client | None = None
+        self._client_pid: int | None = None
+
+    def _dataset(self, rank: int, world_size: int) -> Dataset:
+        import os
+
+        if self._client is None or self._client_pid != os.getpid():
+            self._client = Client(self.address, **self.client_args)
+            self._client_pid = os.getpid()
+        on_device = self.device is not None and self.device.type != "cpu"
+        return Dataset(
+            self._client,
+            rank=rank,
+            world_size=world_size,
+            epoch=self.epoch,
+            packed=on_device,
+            dtype=_TORCH_DTYPES.get(self.dtype, np.float32),
+            **self.dataset_args,
+        )
+
+    def _shard(self) -> tuple[int, int]:
+        ddp_rank, ddp_world = _distributed()
+        rank = ddp_rank if self.rank is None else self.rank
+        world = ddp_world if self.world_size is None else self.world_size
+        info = get_worker_info()
+        workers, worker = (info.num_workers, info.id) if info else (1, 0)
+        return rank * workers + worker, world * workers
+
+    def set_epoch(self, epoch: int) -> None:
+        """Use ``epoch`` at the next iteration (call before each epoch, as with DDP samplers)."""
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        rank, world = self._shard()
+        return len(self._dataset(rank, world))
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, ...]]:
+        dataset = self._dataset(*self._shard())
+        seq_length = dataset.spec.seq_length
+        for arrays in dataset:
+            x, y, *rest = (torch.from_numpy(np.asarray(a)) for a in arrays)
+            if dataset.packed:
+                x = x.to(self.device, non_blocking=True)
+                x = unpack_on_device(x, seq_length, policy=dataset.policy, dtype=self.dtype)
+                y = y.to(self.device, non_blocking=True)
+            yield (x, y, *rest)

@@ -1,0 +1,212 @@
+"""The packed wire format of a Batch: 4-bit sequences and small label tensors (numpy only).
+
+Sequences. A batch of ``B`` windows of length ``L`` is ``B`` rows of ``H = ceil(L / 2)``
+bytes, row-major, no header. Each base is its 4-bit IUPAC mask from ``peaksql.alphabet``
+(bit 3 = A, bit 2 = C, bit 1 = G, bit 0 = T: A=1000, R=1010, N=1111, gap=0000; the store's
+soft-mask bit is dropped). Byte ``j`` of row ``i`` holds base ``2j`` in the high nibble and
+base ``2j + 1`` in the low nibble; an odd ``L`` pads the last low nibble with 0000::
+
+    row i:  byte 0              byte 1              …  byte H-1
+            ┌────────┬────────┐ ┌────────┬────────┐    ┌────────┬────────┐
+            │ base 0 │ base 1 │ │ base 2 │ base 3 │ …  │ base   │ base   │
+            │A C G T │A C G T │ │A C G T │A C G T │    │  L-2*  │ L-1 or │
+            └────────┴────────┘ └────────┴────────┘    └────────┴─0000───┘
+             bit 7..4  bit 3..0                               (* odd L: base L-1, pad)
+
+So ``np.unpackbits(buf).reshape(B, -1, 4)[:, :L]`` is the boolean one-hot (B, L, 4): 8x
+smaller than uint8 one-hot, 32x smaller than float32.
+
+Decoding applies an ambiguity policy (``POLICIES``): ``zeros`` (only A/C/G/T one-hot, every
+other letter all zeros), ``uniform`` (mask / popcount: N -> 0.25 each, R -> 0.5 A + 0.5 G),
+``random`` (each ambiguous base becomes one compatible base drawn from the seed), ``mask``
+(the raw bits as 0/1). A gap is all zeros under every policy.
+
+Labels. ``(data, shape, dtype)``: ``bool`` labels are ``np.packbits`` of the row-major
+flattened array (first label in the high bit, the last byte zero-padded); ``float32``
+labels are their raw little-endian bytes.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from math import prod
+
+import numpy as np
+
+from peaksql.alphabet import MASK_BITS, POPCOUNT
+from peaksql.errors import InvalidArgument
+
+POLICIES: tuple[str, ...] = ("zeros", "uniform", "random", "mask")
+LABEL_DTYPES: tuple[str, ...] = ("bool", "float32")
+
+#: mask -> its four bits (A, C, G, T) as 0/1.
+_MASK_BITS_TABLE = np.array([[(m >> s) & 1 for s in (3, 2, 1, 0)] for m in range(16)], np.uint8)
+#: (mask, k) -> the mask of its k-th possible base, in order A, C, G, T (0 past the last).
+_NTH_BASE = np.array(
+    [([b for b in (8, 4, 2, 1) if m & b] + [0, 0, 0, 0])[:4] for m in range(16)], np.uint8
+)
+
+
+def _check_dtype(policy: str, dtype: object) -> np.dtype:
+    if policy not in POLICIES:
+        raise InvalidArgument(f"unknown policy {policy!r}; choose one of {', '.join(POLICIES)}")
+    try:
+        resolved = np.dtype(dtype)  # type: ignore[call-overload]
+    except TypeError as error:
+        raise InvalidArgument(f"dtype {dtype!r} is not a numpy dtype") from error
+    if resolved.kind not in "biuf":
+        raise InvalidArgument(f"dtype must be numeric or bool, got {resolved}")
+    if policy == "uniform" and resolved.kind != "f":
+        raise InvalidArgument(f"policy 'uniform' needs a floating dtype, got {resolved}")
+    return resolved
+
+
+@lru_cache(maxsize=64)
+def _base_table(policy: str, dtype: np.dtype) -> np.ndarray:
+    """(16, 4): the decoded values of each 4-bit mask under ``policy`` (not ``random``)."""
+    bits = _MASK_BITS_TABLE.astype(np.float64)
+    counts = POPCOUNT.astype(np.float64)[:, None]
+    if policy == "zeros":
+        values = bits * (counts == 1)
+    elif policy == "uniform":
+        values = np.divide(bits, counts, out=np.zeros_like(bits), where=counts > 0)
+    else:
+        values = bits
+    table = values.astype(dtype)
+    table.setflags(write=False)
+    return table
+
+
+@lru_cache(maxsize=64)
+def _byte_table(policy: str, dtype: np.dtype) -> np.ndarray:
+    """(256, 8): a packed byte -> the values of its two bases (high nibble first)."""
+    base = _base_table(policy, dtype)
+    byte = np.arange(256)
+    table = np.concatenate([base[byte >> 4], base[byte & MASK_BITS]], axis=1)
+    table.setflags(write=False)
+    return table
+
+
+def byte_table(policy: str, dtype: object = np.float32) -> np.ndarray:
+    """(256, 8) decode table of ``policy`` (not ``random``), a writable copy (e.g. for a GPU)."""
+    resolved = _check_dtype(policy, dtype)
+    if policy == "random":
+        raise InvalidArgument("policy 'random' draws per base and has no byte table")
+    return _byte_table(policy, resolved).copy()
+
+
+def _raw_bytes(buf: bytes | bytearray | memoryview | np.ndarray, batch_size: int, seq_length: int):
+    """The message bytes as a zero-copy (B, ceil(L/2)) uint8 view, sizes checked."""
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)):
+        raise InvalidArgument(f"batch_size must be an integer, got {batch_size!r}")
+    if isinstance(seq_length, bool) or not isinstance(seq_length, (int, np.integer)):
+        raise InvalidArgument(f"seq_length must be an integer, got {seq_length!r}")
+    if batch_size < 0:
+        raise InvalidArgument(f"batch_size must be >= 0, got {batch_size}")
+    if seq_length < 1:
+        raise InvalidArgument(f"seq_length must be >= 1, got {seq_length}")
+    if isinstance(buf, np.ndarray):
+        if buf.dtype != np.uint8:
+            raise InvalidArgument(f"packed sequences must be uint8, got dtype {buf.dtype}")
+        raw = buf.reshape(-1)
+    else:
+        raw = np.frombuffer(buf, dtype=np.uint8)
+    row_bytes = (seq_length + 1) // 2
+    if raw.size != batch_size * row_bytes:
+        raise InvalidArgument(
+            f"packed sequences hold {raw.size} bytes, expected batch_size * ceil(seq_length/2)"
+            f" = {batch_size} * {row_bytes} = {batch_size * row_bytes}"
+        )
+    return raw.reshape(batch_size, row_bytes)
+
+
+def pack_sequences(codes: np.ndarray) -> np.ndarray:
+    """Store codes (B, L) uint8 -> packed (B, ceil(L/2)) uint8; the reference packer."""
+    codes = np.asarray(codes)
+    if codes.ndim != 2 or codes.dtype != np.uint8:
+        raise InvalidArgument(
+            f"codes must be a (batch, length) uint8 array, got {codes.ndim}-d {codes.dtype}"
+        )
+    masks = codes & MASK_BITS
+    if masks.shape[1] % 2:
+        masks = np.pad(masks, ((0, 0), (0, 1)))
+    return (masks[:, 0::2] << 4) | masks[:, 1::2]
+
+
+def unpack_masks(
+    buf: bytes | bytearray | memoryview | np.ndarray, batch_size: int, seq_length: int
+) -> np.ndarray:
+    """Packed bytes -> the (B, L) uint8 4-bit masks (C-contiguous, writable)."""
+    raw = _raw_bytes(buf, batch_size, seq_length)
+    masks = np.empty((batch_size, raw.shape[1], 2), dtype=np.uint8)
+    np.right_shift(raw, 4, out=masks[:, :, 0])
+    np.bitwise_and(raw, MASK_BITS, out=masks[:, :, 1])
+    return np.ascontiguousarray(masks.reshape(batch_size, -1)[:, :seq_length])
+
+
+def unpack_sequences(
+    buf: bytes | bytearray | memoryview | np.ndarray,
+    batch_size: int,
+    seq_length: int,
+    *,
+    policy: str = "zeros",
+    dtype: object = np.float32,
+    seed: int | None = None,
+) -> np.ndarray:
+    """Packed bytes -> (B, L, 4) one-hot under an ambiguity ``policy``.
+
+    One ``np.take`` of a cached 256-row table (a byte -> its two decoded bases) over a
+    zero-copy view of the message: no per-base Python, no intermediate masks. The result is
+    a fresh writable array, C-contiguous for even L; for odd L a view that drops each row's
+    pad base. ``random`` (ambiguous base -> one compatible base; the k-th ambiguous base in
+    row-major order takes the k-th draw of ``np.random.default_rng(seed)``) goes through the
+    masks instead.
+    """
+    resolved = _check_dtype(policy, dtype)
+    if policy == "random":
+        return _unpack_random(unpack_masks(buf, batch_size, seq_length), resolved, seed)
+    raw = _raw_bytes(buf, batch_size, seq_length)
+    decoded = np.take(_byte_table(policy, resolved), raw, axis=0)
+    return decoded.reshape(batch_size, -1, 4)[:, :seq_length]
+
+
+def _unpack_random(masks: np.ndarray, dtype: np.dtype, seed: int | None) -> np.ndarray:
+    """Resolve every ambiguous mask (in place) to one of its bases, then one-hot it."""
+    flat = masks.reshape(-1)
+    ambiguous = np.flatnonzero(POPCOUNT[flat] >= 2)
+    if ambiguous.size:
+        choices = np.random.default_rng(seed).integers(0, POPCOUNT[flat[ambiguous]])
+        flat[ambiguous] = _NTH_BASE[flat[ambiguous], choices]
+    return np.take(_base_table("zeros", dtype), masks, axis=0)
+
+
+def pack_labels(labels: np.ndarray) -> tuple[bytes, tuple[int, ...], str]:
+    """Labels -> (data, shape, dtype name): bool bit-packed, float as little-endian float32."""
+    labels = np.asarray(labels)
+    if labels.dtype == np.bool_:
+        return np.packbits(labels.reshape(-1)).tobytes(), labels.shape, "bool"
+    if labels.dtype.kind == "f":
+        return labels.astype("<f4").tobytes(), labels.shape, "float32"
+    raise InvalidArgument(f"labels must be bool or floating, got dtype {labels.dtype}")
+
+
+def unpack_labels(data: bytes | memoryview, shape: tuple[int, ...], dtype: str) -> np.ndarray:
+    """(data, shape, dtype name) from ``pack_labels`` -> a writable numpy array."""
+    shape = tuple(int(n) for n in shape)
+    if any(n < 0 for n in shape):
+        raise InvalidArgument(f"label shape must be non-negative, got {shape}")
+    count = prod(shape)
+    raw = np.frombuffer(data, dtype=np.uint8)
+    if dtype == "bool":
+        expected = (count + 7) // 8
+        values = np.unpackbits(raw, count=count).astype(np.bool_) if raw.size == expected else None
+    elif dtype == "float32":
+        expected = 4 * count
+        values = raw.view("<f4").astype(np.float32) if raw.size == expected else None
+    else:
+        raise InvalidArgument(f"unknown label dtype {dtype!r}; choose one of {LABEL_DTYPES}")
+    if values is None:
+        raise InvalidArgument(
+            f"{dtype} labels of shape {shape} need {expected} bytes, got {raw.size}"
+        )
+    return values.reshape(shape)

@@ -1,0 +1,114 @@
+"""Build batches from a plan: window indices -> packed sequences + labels (+ coordinates).
+
+Per batch: one ``locate`` (arithmetic), one ``gather_pack`` per assembly and one label
+kernel call; no per-window Python and no SQL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from peaksql.server import kernels
+from peaksql.server.order import Cursor, positions_for, window_indices
+from peaksql.server.plan import Plan
+
+
+@dataclass(frozen=True)
+class BatchData:
+    """One batch in wire layout: (B, ceil(L/2)) packed sequences and boolean labels."""
+
+    sequences: np.ndarray  # uint8 (B, ceil(L/2))
+    labels: np.ndarray  # bool (B, C) or (B, C, inner_length)
+    window_indices: np.ndarray  # int64 (B,)
+    regions: np.ndarray  # int64 (B,)
+    starts: np.ndarray  # int64 (B,)
+    cursor: Cursor | None = None
+
+    @property
+    def batch_size(self) -> int:
+        return int(self.window_indices.shape[0])
+
+
+def build_batch(plan: Plan, indices: np.ndarray) -> BatchData:
+    """Sequences and labels of the windows ``indices`` of ``plan``, in that order."""
+    indices = np.ascontiguousarray(indices, dtype=np.int64)
+    regions, starts = plan.windows.locate(indices)
+    return BatchData(
+        sequences=pack_sequences(plan, regions, starts),
+        labels=label_windows(plan, regions, starts),
+        window_indices=indices,
+        regions=regions,
+        starts=starts,
+    )
+
+
+def pack_sequences(plan: Plan, regions: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """Gather each window from its assembly's memmap and pack it, 4 bits a base."""
+    seq_length = plan.spec.seq_length
+    out = np.empty((regions.shape[0], (seq_length + 1) // 2), dtype=np.uint8)
+    store_positions = plan.region_store_offsets[regions] + starts
+    if len(plan.genomes) == 1:
+        kernels.gather_pack(plan.genomes[0], store_positions, seq_length, out)
+        return out
+    assembly = plan.region_assembly[regions]
+    for a in np.unique(assembly):
+        rows = np.flatnonzero(assembly == a)
+        part = np.empty((rows.shape[0], out.shape[1]), dtype=np.uint8)
+        kernels.gather_pack(plan.genomes[a], store_positions[rows], seq_length, part)
+        out[rows] = part
+    return out
+
+
+def label_windows(plan: Plan, regions: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """Labels of each window over its centred inner range."""
+    inner_starts = plan.region_bases[regions] + starts + plan.inner_offset
+    return plan.coverage.label(plan.spec.label, inner_starts, plan.inner_length, plan.spec.fraction)
+
+
+def iter_batches(
+    plan: Plan,
+    cursor: Cursor,
+    batch_size: int,
+    *,
+    shuffle: bool,
+    seed: int,
+    equal_shares: bool = False,
+    max_batches: int = 0,
+) -> Iterator[BatchData]:
+    """One rank's share of one epoch from ``cursor``, ``batch_size`` windows at a time."""
+    num_windows = plan.num_windows
+    delivered = cursor.delivered
+    made = 0
+    while not max_batches or made < max_batches:
+        position_cursor = Cursor(cursor.epoch, cursor.rank, cursor.world_size, delivered)
+        positions = positions_for(position_cursor, batch_size, num_windows, equal=equal_shares)
+        if positions.size == 0:
+            return
+        indices = window_indices(positions, num_windows, seed, cursor.epoch, shuffle)
+        batch = build_batch(plan, indices)
+        delivered += int(positions.size)
+        made += 1
+        yield BatchData(
+            batch.sequences,
+            batch.labels,
+            batch.window_indices,
+            batch.regions,
+            batch.starts,
+            Cursor(cursor.epoch, cursor.rank, cursor.world_size, delivered),
+        )
+
+
+def positive_counts(plan: Plan, chunk: int = 65_536) -> np.ndarray:
+    """Windows with a positive label per column (any positive base, for per_base)."""
+    counts = np.zeros(len(plan.label_columns), dtype=np.int64)
+    for begin in range(0, plan.num_windows, chunk):
+        indices = np.arange(begin, min(begin + chunk, plan.num_windows), dtype=np.int64)
+        regions, starts = plan.windows.locate(indices)
+        labels = label_windows(plan, regions, starts)
+        if labels.ndim == 3:
+            labels = labels.any(axis=2)
+        counts += labels.sum(axis=0)
+    return counts

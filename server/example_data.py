@@ -1,0 +1,36 @@
+"""The bundled example: 2 Mb of human chr20 (hg19) with real CTCF peaks, TF sites and genes.
+
+Small enough to ship in the package, so the quick start works offline.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from peaksql.server.catalog import list_assemblies
+from peaksql.server.ingest.assembly import add_assembly
+from peaksql.server.ingest.intervals import add_data, list_conditions
+
+EXAMPLE_ASSEMBLY = "hg19-chr20-2mb"
+EXAMPLE_CONDITIONS = ("blacklist", "cpg_islands", "ctcf_peaks", "genes", "tf_sites")
+
+
+def example_dir() -> Path:
+    """The directory holding the bundled FASTA and BED files."""
+    return Path(str(resources.files("peaksql.server.example")))
+
+
+def build_example(engine: sa.Engine, data_dir: Path, *, progress: bool = True) -> None:
+    """Ingest the example assembly and its five BED files; skip what is already there."""
+    folder = example_dir()
+    if EXAMPLE_ASSEMBLY not in {a.name for a in list_assemblies(engine)}:
+        add_assembly(
+            engine, data_dir, folder / "genome.fa", EXAMPLE_ASSEMBLY, "human", progress=progress
+        )
+    present = {c.name for c in list_conditions(engine)}
+    for name in EXAMPLE_CONDITIONS:
+        if name not in present:
+            add_data(engine, folder / f"{name}.bed", EXAMPLE_ASSEMBLY, name, progress=progress)

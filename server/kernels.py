@@ -1,0 +1,138 @@
+"""numba kernels of the hot path: gather + pack sequences, coverage, summits, N counts.
+
+Pure functions over arrays; every one releases the GIL (``nogil``) so that a thread pool
+builds batches on every core, and is cached on disk so a new server process starts warm.
+Coordinates are int64; a window is ``[start, start + length)`` in the plan's coordinate
+space (see ``peaksql.server.plan``).
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+JIT = {"nogil": True, "cache": True, "boundscheck": False}
+
+
+@numba.njit(**JIT)
+def gather_pack(genome: np.ndarray, starts: np.ndarray, seq_length: int, out: np.ndarray) -> None:
+    """Pack ``genome[s:s + seq_length]`` for each s into rows of ``out`` (4 bits a base).
+
+    Byte j of a row holds base 2j in the high nibble and base 2j + 1 in the low nibble
+    (0 past the end); the soft-mask bit of the store codes is dropped.
+    """
+    half = seq_length // 2
+    for i in range(starts.shape[0]):
+        s = starts[i]
+        row = out[i]
+        for j in range(half):
+            row[j] = ((genome[s + 2 * j] & 0x0F) << 4) | (genome[s + 2 * j + 1] & 0x0F)
+        if seq_length % 2:
+            row[half] = (genome[s + seq_length - 1] & 0x0F) << 4
+
+
+@numba.njit(**JIT)
+def covered_bases(
+    window_starts: np.ndarray,
+    length: int,
+    ptr: np.ndarray,
+    starts: np.ndarray,
+    ends: np.ndarray,
+    cumulative: np.ndarray,
+) -> np.ndarray:
+    """Bases of ``[w, w + length)`` covered by each column's merged intervals, (B, C) int64.
+
+    Column c owns ``starts/ends[ptr[c]:ptr[c+1]]`` (sorted, disjoint) and
+    ``cumulative[ptr[c] + c : ptr[c+1] + c + 1]``, the prefix sums of their lengths
+    (one extra leading zero per column). Two binary searches per window and column.
+    """
+    num_windows = window_starts.shape[0]
+    num_columns = ptr.shape[0] - 1
+    out = np.zeros((num_windows, num_columns), dtype=np.int64)
+    for c in range(num_columns):
+        lo, hi = ptr[c], ptr[c + 1]
+        if lo == hi:
+            continue
+        col_starts = starts[lo:hi]
+        col_ends = ends[lo:hi]
+        col_cum = cumulative[lo + c : hi + c + 1]
+        for i in range(num_windows):
+            s = window_starts[i]
+            e = s + length
+            first = np.searchsorted(col_ends, s, side="right")
+            last = np.searchsorted(col_starts, e, side="left")
+            if first >= last:
+                continue
+            total = col_cum[last] - col_cum[first]
+            if col_starts[first] < s:
+                total -= s - col_starts[first]
+            if col_ends[last - 1] > e:
+                total -= col_ends[last - 1] - e
+            out[i, c] = total
+    return out
+
+
+@numba.njit(**JIT)
+def count_points(
+    window_starts: np.ndarray, length: int, ptr: np.ndarray, points: np.ndarray
+) -> np.ndarray:
+    """Sorted points of each column inside ``[w, w + length)``, (B, C) int64."""
+    num_windows = window_starts.shape[0]
+    num_columns = ptr.shape[0] - 1
+    out = np.zeros((num_windows, num_columns), dtype=np.int64)
+    for c in range(num_columns):
+        col = points[ptr[c] : ptr[c + 1]]
+        if col.shape[0] == 0:
+            continue
+        for i in range(num_windows):
+            s = window_starts[i]
+            out[i, c] = np.searchsorted(col, s + length, side="left") - np.searchsorted(
+                col, s, side="left"
+            )
+    return out
+
+
+@numba.njit(**JIT)
+def covered_mask(
+    window_starts: np.ndarray,
+    length: int,
+    ptr: np.ndarray,
+    starts: np.ndarray,
+    ends: np.ndarray,
+) -> np.ndarray:
+    """Per-base coverage of each column over ``[w, w + length)``, (B, C, length) bool."""
+    num_windows = window_starts.shape[0]
+    num_columns = ptr.shape[0] - 1
+    out = np.zeros((num_windows, num_columns, length), dtype=np.bool_)
+    for c in range(num_columns):
+        col_starts = starts[ptr[c] : ptr[c + 1]]
+        col_ends = ends[ptr[c] : ptr[c + 1]]
+        for i in range(num_windows):
+            s = window_starts[i]
+            e = s + length
+            k = np.searchsorted(col_ends, s, side="right")
+            while k < col_starts.shape[0] and col_starts[k] < e:
+                a = max(col_starts[k], s) - s
+                b = min(col_ends[k], e) - s
+                out[i, c, a:b] = True
+                k += 1
+    return out
+
+
+@numba.njit(**JIT)
+def code_runs(genome: np.ndarray, begin: int, end: int, mask: int) -> tuple:
+    """Runs of bases whose 4-bit code equals ``mask`` in ``genome[begin:end]``: (starts, ends)."""
+    run_starts = []
+    run_ends = []
+    inside = False
+    for p in range(begin, end):
+        hit = (genome[p] & 0x0F) == mask
+        if hit and not inside:
+            run_starts.append(p - begin)
+            inside = True
+        elif not hit and inside:
+            run_ends.append(p - begin)
+            inside = False
+    if inside:
+        run_ends.append(end - begin)
+    return np.array(run_starts, dtype=np.int64), np.array(run_ends, dtype=np.int64)

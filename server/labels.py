@@ -1,0 +1,111 @@
+"""Labels per window and label column, from each condition's merged intervals (DESIGN §5).
+
+A ``Coverage`` holds, per column, the union of its intervals as sorted disjoint
+``[start, end)`` pairs in plan coordinates plus prefix sums of covered bases, so the
+covered length of any window is two binary searches (``kernels.covered_bases``).
+Summit labels use each interval's summit (narrowPeak) or midpoint as points.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from peaksql.server import kernels
+
+# Plan coordinates stay below 2**44 (17 Tbp); columns are separated by this offset so
+# one running maximum can merge every column at once.
+_COLUMN_OFFSET = np.int64(1) << 44
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """Merged intervals of each column (CSR layout: column c owns ptr[c]:ptr[c+1])."""
+
+    ptr: np.ndarray
+    starts: np.ndarray
+    ends: np.ndarray
+    cumulative: np.ndarray  # prefix sums, one leading 0 per column
+    points_ptr: np.ndarray
+    points: np.ndarray  # sorted summits / midpoints
+
+    @property
+    def num_columns(self) -> int:
+        return int(self.ptr.shape[0] - 1)
+
+    @classmethod
+    def build(
+        cls,
+        num_columns: int,
+        columns: np.ndarray,
+        starts: np.ndarray,
+        ends: np.ndarray,
+        points: np.ndarray,
+    ) -> Coverage:
+        """Merge intervals (column index, start, end) and sort points per column."""
+        columns = np.asarray(columns, dtype=np.int64)
+        starts = np.asarray(starts, dtype=np.int64)
+        ends = np.asarray(ends, dtype=np.int64)
+        nonempty = ends > starts
+        m_cols, m_starts, m_ends = _merge(columns[nonempty], starts[nonempty], ends[nonempty])
+        ptr = np.searchsorted(m_cols, np.arange(num_columns + 1), side="left").astype(np.int64)
+        cumulative = np.zeros(m_starts.shape[0] + num_columns, dtype=np.int64)
+        for c in range(num_columns):
+            lengths = m_ends[ptr[c] : ptr[c + 1]] - m_starts[ptr[c] : ptr[c + 1]]
+            cumulative[ptr[c] + c + 1 : ptr[c + 1] + c + 1] = np.cumsum(lengths)
+        order = np.lexsort((points, columns))
+        p_cols = columns[order]
+        points_ptr = np.searchsorted(p_cols, np.arange(num_columns + 1), side="left")
+        return cls(
+            ptr,
+            m_starts,
+            m_ends,
+            cumulative,
+            points_ptr.astype(np.int64),
+            np.asarray(points, dtype=np.int64)[order],
+        )
+
+    def covered(self, window_starts: np.ndarray, length: int) -> np.ndarray:
+        """Covered bases of each ``[w, w + length)`` per column, (B, C) int64."""
+        return kernels.covered_bases(
+            window_starts, length, self.ptr, self.starts, self.ends, self.cumulative
+        )
+
+    def label(
+        self, mode: str, window_starts: np.ndarray, length: int, fraction: float
+    ) -> np.ndarray:
+        """Boolean labels of windows ``[w, w + length)``: (B, C), or (B, C, length) per base."""
+        window_starts = np.ascontiguousarray(window_starts, dtype=np.int64)
+        if mode == "per_base":
+            return kernels.covered_mask(window_starts, length, self.ptr, self.starts, self.ends)
+        if mode == "summit":
+            return kernels.count_points(window_starts, length, self.points_ptr, self.points) > 0
+        covered = self.covered(window_starts, length)
+        if mode == "any":
+            return covered > 0
+        if mode == "all":
+            return covered == length
+        if mode == "fraction":
+            # covered / length >= fraction, in integers where possible to avoid rounding flips
+            return covered >= np.ceil(fraction * length - 1e-9)
+        raise ValueError(f"unknown label mode {mode!r}")
+
+
+def _merge(
+    columns: np.ndarray, starts: np.ndarray, ends: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Union of overlapping or touching intervals within each column, sorted by (column, start)."""
+    if starts.size == 0:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty, empty
+    order = np.lexsort((starts, columns))
+    columns, starts, ends = columns[order], starts[order], ends[order]
+    shifted_starts = starts + columns * _COLUMN_OFFSET
+    shifted_ends = ends + columns * _COLUMN_OFFSET
+    reach = np.maximum.accumulate(shifted_ends)
+    new_group = np.ones(starts.shape[0], dtype=bool)
+    new_group[1:] = shifted_starts[1:] > reach[:-1]
+    first = np.flatnonzero(new_group)
+    merged_ends = np.maximum.reduceat(shifted_ends, first) - columns[first] * _COLUMN_OFFSET
+    return columns[first], starts[first], merged_ends

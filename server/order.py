@@ -1,0 +1,191 @@
+"""Epoch order, sharding and resume: position -> window index without storing a permutation.
+
+    epoch position p --shard(rank r of W)--> p = r + k·W --π(seed, epoch)--> window index
+
+- **Order**: π is a seeded bijection of ``[0, N)``: an unbalanced Feistel network over the
+  ``n = bit_length(N - 1)`` bits of a position (the two halves swap widths each round), keyed
+  by splitmix64 of (seed, epoch, round), with cycle-walking (re-apply while the value is
+  ``>= N``; since ``2**n < 2N``, under two passes on average). O(1) memory, any position
+  computable on its own, and only uint64 integer arithmetic with explicit wrap-around, so
+  every machine, process and numpy version gives the same order. ``shuffle=False`` is the
+  identity.
+- **Sharding**: rank ``r`` of ``W`` takes epoch positions ``r, r + W, r + 2W, …``; the ranks
+  are disjoint and together cover the epoch. With ``equal=True`` every rank takes
+  ``ceil(N / W)`` positions: a rank that comes short continues past ``N`` and wraps to
+  ``p mod N``, i.e. repeats windows from the start of the epoch, exactly like
+  ``torch.utils.data.DistributedSampler`` pads its index list (so DDP ranks run the same
+  number of steps; at most ``W - 1`` windows of the epoch are seen twice).
+- **Resume**: a ``Cursor`` (epoch, rank, world_size, delivered) is a few integers; the next
+  positions after it are arithmetic, O(count).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from peaksql.errors import InvalidArgument
+
+_MASK64 = (1 << 64) - 1
+#: Feistel rounds; an unbalanced network needs more than the Luby-Rackoff four.
+NUM_ROUNDS = 8
+#: Positions are int64, so an epoch holds fewer than 2**63 windows.
+MAX_WINDOWS = 1 << 63
+
+
+def _splitmix64(value: int) -> int:
+    """splitmix64 finaliser on a Python int (deterministic, unlike ``hash()``)."""
+    z = (value + 0x9E3779B97F4A7C15) & _MASK64
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK64
+    return z ^ (z >> 31)
+
+
+_C1 = np.uint64(0xBF58476D1CE4E5B9)
+_C2 = np.uint64(0x94D049BB133111EB)
+
+
+def _mix_array(values: np.ndarray, key: np.uint64) -> np.ndarray:
+    """splitmix64 of ``values + key`` on a uint64 array (array arithmetic wraps mod 2**64)."""
+    z = values + key
+    z = (z ^ (z >> np.uint64(30))) * _C1
+    z = (z ^ (z >> np.uint64(27))) * _C2
+    return z ^ (z >> np.uint64(31))
+
+
+def _check_int(name: str, value: object, minimum: int = 0) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise InvalidArgument(f"{name} must be an integer, got {value!r}")
+    if value < minimum:
+        raise InvalidArgument(f"{name} must be >= {minimum}, got {value}")
+    return int(value)
+
+
+@dataclass(frozen=True)
+class EpochOrder:
+    """The bijection π of ``[0, num_windows)`` for one (seed, epoch); identity without shuffle."""
+
+    num_windows: int
+    seed: int
+    epoch: int
+    shuffle: bool = True
+
+    def __post_init__(self) -> None:
+        _check_int("num_windows", self.num_windows)
+        if self.num_windows >= MAX_WINDOWS:
+            raise InvalidArgument(f"num_windows must be < 2**63, got {self.num_windows}")
+        _check_int("seed", self.seed, minimum=-(1 << 63))
+        if self.seed >= 1 << 64:
+            raise InvalidArgument(f"seed must be < 2**64, got {self.seed}")
+        _check_int("epoch", self.epoch)
+
+    @property
+    def _num_bits(self) -> int:
+        return max(2, (self.num_windows - 1).bit_length())
+
+    def _round_keys(self) -> list[np.uint64]:
+        base = _splitmix64(_splitmix64(self.seed & _MASK64) ^ self.epoch)
+        return [np.uint64(_splitmix64(base ^ r)) for r in range(NUM_ROUNDS)]
+
+    def _feistel(self, x: np.ndarray, keys: list[np.uint64]) -> np.ndarray:
+        """One pass of the network over ``n``-bit values; a bijection of ``[0, 2**n)``."""
+        left_bits = self._num_bits - self._num_bits // 2
+        right_bits = self._num_bits // 2
+        for key in keys:
+            right_mask = np.uint64((1 << right_bits) - 1)
+            left = x >> np.uint64(right_bits)
+            right = x & right_mask
+            # (left, right) -> (right, left ^ F(right)): the widths swap, so does the split.
+            new_right = left ^ (_mix_array(right, key) & np.uint64((1 << left_bits) - 1))
+            x = (right << np.uint64(left_bits)) | new_right
+            left_bits, right_bits = right_bits, left_bits
+        return x
+
+    def window_indices(self, positions: np.ndarray) -> np.ndarray:
+        """π(positions) as int64; every position must lie in ``[0, num_windows)``."""
+        pos = np.asarray(positions)
+        if pos.size and not np.issubdtype(pos.dtype, np.integer):
+            raise InvalidArgument(f"positions must be integers, got dtype {pos.dtype}")
+        pos = pos.astype(np.int64, copy=False)
+        if pos.size and (pos.min() < 0 or pos.max() >= self.num_windows):
+            raise InvalidArgument(
+                f"positions must lie in [0, {self.num_windows}), got [{pos.min()}, {pos.max()}]"
+            )
+        if not self.shuffle or self.num_windows <= 1:
+            return pos.copy()
+        keys = self._round_keys()
+        limit = np.uint64(self.num_windows)
+        out = self._feistel(pos.astype(np.uint64), keys)
+        # Cycle-walking: values that left [0, N) go round again until they come back.
+        outside = np.flatnonzero(out >= limit)
+        while outside.size:
+            out[outside] = self._feistel(out[outside], keys)
+            outside = outside[out[outside] >= limit]
+        return out.astype(np.int64)
+
+
+def window_indices(
+    positions: np.ndarray, num_windows: int, seed: int, epoch: int, shuffle: bool = True
+) -> np.ndarray:
+    """Window index of each epoch position: π(positions) for (seed, epoch)."""
+    return EpochOrder(num_windows, seed, epoch, shuffle).window_indices(positions)
+
+
+def num_positions(num_windows: int, rank: int, world_size: int, equal: bool = False) -> int:
+    """How many epoch positions rank ``rank`` of ``world_size`` takes.
+
+    ``ceil((N - rank) / W)`` (0 when ``rank >= N``); with ``equal`` every rank takes
+    ``ceil(N / W)``, padding by wrapping to the start of the epoch (see the module doc).
+    """
+    num_windows = _check_int("num_windows", num_windows)
+    world_size = _check_int("world_size", world_size, minimum=1)
+    rank = _check_int("rank", rank)
+    if rank >= world_size:
+        raise InvalidArgument(f"rank must be < world_size ({world_size}), got {rank}")
+    if equal:
+        return -(-num_windows // world_size)
+    return max(0, -(-(num_windows - rank) // world_size))
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """Where one rank's stream stands: ``delivered`` windows of ``epoch`` already sent."""
+
+    epoch: int
+    rank: int
+    world_size: int
+    delivered: int = 0
+
+    def __post_init__(self) -> None:
+        _check_int("epoch", self.epoch)
+        _check_int("world_size", self.world_size, minimum=1)
+        _check_int("rank", self.rank)
+        if self.rank >= self.world_size:
+            raise InvalidArgument(f"rank must be < world_size ({self.world_size}), got {self.rank}")
+        _check_int("delivered", self.delivered)
+
+    def advanced(self, count: int) -> Cursor:
+        """The cursor after ``count`` more windows were delivered."""
+        return replace(self, delivered=self.delivered + _check_int("count", count))
+
+
+def positions_for(cursor: Cursor, count: int, num_windows: int, equal: bool = False) -> np.ndarray:
+    """The next ``count`` epoch positions of the cursor's rank (fewer at the end of the epoch).
+
+    Arithmetic only, O(count): position ``rank + W·k`` for ``k = delivered, delivered + 1, …``,
+    taken ``mod N`` when ``equal`` pads a short rank.
+    """
+    count = _check_int("count", count)
+    total = num_positions(num_windows, cursor.rank, cursor.world_size, equal)
+    if cursor.delivered > total:
+        raise InvalidArgument(
+            f"delivered must be <= {total} (positions of rank {cursor.rank} of "
+            f"{cursor.world_size} in an epoch of {num_windows}), got {cursor.delivered}"
+        )
+    stop = min(total, cursor.delivered + count)
+    steps = np.arange(cursor.delivered, stop, dtype=np.int64)
+    positions = cursor.rank + steps * cursor.world_size
+    if equal and stop > 0:
+        positions %= num_windows
+    return positions

@@ -1,0 +1,400 @@
+"""Compile a dataset spec into a Plan: SQL runs here once, everything after is array code.
+
+spec -> (constraint -> regions + matching intervals) -> windows + label coverage -> Plan
+
+Plans are cached by spec and catalog version (``PlanCache``) so concurrent streams of the
+same dataset share one; a change to the catalog (an ingest, a removal) makes new plans.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import sqlalchemy as sa
+
+from peaksql.errors import InvalidArgument, NotFound
+from peaksql.server import kernels
+from peaksql.server.constraints import Where, parse_where
+from peaksql.server.db.schema import assemblies, chromosomes, conditions, intervals
+from peaksql.server.genome import GenomeStore
+from peaksql.server.labels import Coverage
+from peaksql.server.windows import (
+    ListedWindows,
+    StrideWindows,
+    WindowSet,
+    centred_windows,
+    random_windows,
+)
+from peaksql.spec import DatasetSpec
+
+#: 4-bit code of N (all four bases possible).
+_N_CODE = 0b1111
+#: Most windows a listed (random, around-interval, N-filtered) plan may hold.
+MAX_LISTED_WINDOWS = 200_000_000
+
+
+@dataclass
+class Plan:
+    """Everything needed to build any batch of one dataset, without SQL."""
+
+    spec: DatasetSpec
+    key: str
+    where: Where
+    region_names: list[tuple[str, str]]  # (assembly, chromosome)
+    region_lengths: np.ndarray  # int64 (R,)
+    genomes: list[np.ndarray]  # memmap of each assembly the plan uses
+    region_assembly: np.ndarray  # int64 (R,): index into genomes
+    region_store_offsets: np.ndarray  # int64 (R,): chromosome start in its store
+    region_bases: np.ndarray  # int64 (R,): chromosome start in plan coordinates
+    windows: WindowSet
+    label_columns: list[str]
+    coverage: Coverage
+    compile_seconds: float = 0.0
+    _positives: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def num_windows(self) -> int:
+        return self.windows.num_windows
+
+    @property
+    def inner_length(self) -> int:
+        return self.spec.inner_range or self.spec.seq_length
+
+    @property
+    def inner_offset(self) -> int:
+        return (self.spec.seq_length - self.inner_length) // 2
+
+    @property
+    def label_shape(self) -> tuple[int, ...]:
+        if self.spec.label == "per_base":
+            return (len(self.label_columns), self.inner_length)
+        return (len(self.label_columns),)
+
+
+def spec_key(spec: DatasetSpec, where: Where) -> str:
+    """A canonical text of everything that shapes a plan (the where in normal form)."""
+    return repr(
+        (
+            where.canonical,
+            spec.seq_length,
+            spec.sampling,
+            spec.stride,
+            spec.random,
+            spec.max_jitter,
+            spec.label,
+            spec.fraction,
+            spec.inner_range,
+            spec.conditions,
+            spec.max_n_fraction,
+            spec.seed,
+        )
+    )
+
+
+def _region_columns() -> dict[str, sa.ColumnElement]:
+    return {
+        "assembly": assemblies.c.name,
+        "species": assemblies.c.species,
+        "chromosome": chromosomes.c.name,
+        "chromosome_length": chromosomes.c.length,
+    }
+
+
+def _interval_columns() -> dict[str, sa.ColumnElement]:
+    return {
+        **_region_columns(),
+        "condition": conditions.c.name,
+        "start": intervals.c.start,
+        "end": intervals.c.end,
+        "length": intervals.c.end - intervals.c.start,
+        "name": intervals.c.name,
+        "score": intervals.c.score,
+        "strand": intervals.c.strand,
+        "signal_value": intervals.c.signal_value,
+        "p_value": intervals.c.p_value,
+        "q_value": intervals.c.q_value,
+        "summit": intervals.c.summit,
+        "value": intervals.c.value,
+    }
+
+
+def compile_plan(engine: sa.Engine, store: GenomeStore, spec: DatasetSpec) -> Plan:
+    """Run the spec's SQL once and build its windows and label coverage."""
+    import time
+
+    began = time.perf_counter()
+    where = parse_where(spec.where)
+    with engine.connect() as connection:
+        regions = _select_regions(connection, where)
+        if not regions:
+            raise NotFound(
+                f"no chromosome matches the constraint {spec.where!r}"
+                if spec.where.strip()
+                else "the catalog holds no assembly: add one with 'peaksql add-assembly'"
+            )
+        region_ids = [r.id for r in regions]
+        label_columns = _label_columns(connection, spec, where, region_ids)
+        rows = _select_intervals(connection, where, region_ids, label_columns, spec.conditions)
+    plan = _assemble(spec, where, store, regions, label_columns, rows)
+    plan.compile_seconds = time.perf_counter() - began
+    return plan
+
+
+def _select_regions(connection: sa.Connection, where: Where) -> list[sa.Row]:
+    query = (
+        sa.select(
+            chromosomes.c.id,
+            assemblies.c.name.label("assembly"),
+            assemblies.c.store_file,
+            chromosomes.c.name,
+            chromosomes.c.length,
+            chromosomes.c.offset,
+        )
+        .select_from(chromosomes.join(assemblies))
+        .order_by(assemblies.c.id, chromosomes.c.id)
+    )
+    clause = where.region_clause(_region_columns())
+    if clause is not None:
+        query = query.where(clause)
+    return list(connection.execute(query))
+
+
+def _interval_source() -> sa.FromClause:
+    return intervals.join(conditions).join(chromosomes).join(assemblies)
+
+
+def _label_columns(
+    connection: sa.Connection, spec: DatasetSpec, where: Where, region_ids: list[int]
+) -> list[str]:
+    if spec.conditions:
+        known = set(
+            connection.scalars(
+                sa.select(conditions.c.name).where(conditions.c.name.in_(spec.conditions))
+            )
+        )
+        missing = [name for name in spec.conditions if name not in known]
+        if missing:
+            raise NotFound(f"unknown condition(s): {', '.join(missing)}")
+        if len(set(spec.conditions)) != len(spec.conditions):
+            raise InvalidArgument("conditions lists a condition twice")
+        return list(spec.conditions)
+    query = (
+        sa.select(conditions.c.name)
+        .distinct()
+        .select_from(_interval_source())
+        .where(intervals.c.chromosome_id.in_(region_ids))
+        .order_by(conditions.c.name)
+    )
+    clause = where.interval_clause(_interval_columns())
+    if clause is not None:
+        query = query.where(clause)
+    return list(connection.scalars(query))
+
+
+def _select_intervals(
+    connection: sa.Connection,
+    where: Where,
+    region_ids: list[int],
+    label_columns: list[str],
+    explicit: tuple[str, ...],
+) -> list[sa.Row]:
+    query = (
+        sa.select(
+            intervals.c.chromosome_id,
+            conditions.c.name,
+            intervals.c.start,
+            intervals.c.end,
+            intervals.c.summit,
+        )
+        .select_from(_interval_source())
+        .where(intervals.c.chromosome_id.in_(region_ids))
+    )
+    clause = where.interval_clause(_interval_columns())
+    if clause is not None:
+        query = query.where(clause)
+    if explicit:
+        query = query.where(conditions.c.name.in_(label_columns))
+    return list(connection.execute(query))
+
+
+def _assemble(
+    spec: DatasetSpec,
+    where: Where,
+    store: GenomeStore,
+    regions: list[sa.Row],
+    label_columns: list[str],
+    rows: list[sa.Row],
+) -> Plan:
+    lengths = np.array([r.length for r in regions], dtype=np.int64)
+    bases = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+    region_index = {r.id: k for k, r in enumerate(regions)}
+    column_index = {name: c for c, name in enumerate(label_columns)}
+
+    if rows:
+        chrom_ids, names, starts, ends, summits = zip(*rows, strict=True)
+        region = np.fromiter((region_index[i] for i in chrom_ids), np.int64, len(rows))
+        column = np.fromiter((column_index.get(n, -1) for n in names), np.int64, len(rows))
+        starts = np.array(starts, dtype=np.int64)
+        ends = np.array(ends, dtype=np.int64)
+        summit = np.array([-1 if s is None else s for s in summits], dtype=np.int64)
+    else:
+        region = column = starts = ends = summit = np.zeros(0, dtype=np.int64)
+    centres = np.where(summit >= 0, starts + summit, (starts + ends) // 2)
+
+    labelled = column >= 0
+    coverage = Coverage.build(
+        len(label_columns),
+        column[labelled],
+        (bases[region] + starts)[labelled],
+        (bases[region] + ends)[labelled],
+        (bases[region] + centres)[labelled],
+    )
+    store_files = list(dict.fromkeys(r.store_file for r in regions))
+    genomes = [store.open(f) for f in store_files]
+    region_assembly = np.array([store_files.index(r.store_file) for r in regions], np.int64)
+    store_offsets = np.array([r.offset for r in regions], dtype=np.int64)
+    rng = np.random.default_rng(spec.seed)
+    windows = _sample(spec, lengths, region, starts, ends, centres, rng)
+    if spec.max_n_fraction is not None:
+        region_genomes = [genomes[a] for a in region_assembly]
+        windows = _drop_n_windows(
+            spec, windows, region_genomes, store_offsets, lengths, spec.max_n_fraction
+        )
+    return Plan(
+        spec=spec,
+        key=spec_key(spec, where),
+        where=where,
+        region_names=[(r.assembly, r.name) for r in regions],
+        region_lengths=lengths,
+        genomes=genomes,
+        region_assembly=region_assembly,
+        region_store_offsets=store_offsets,
+        region_bases=bases,
+        windows=windows,
+        label_columns=label_columns,
+        coverage=coverage,
+    )
+
+
+def _sample(
+    spec: DatasetSpec,
+    lengths: np.ndarray,
+    region: np.ndarray,
+    starts: np.ndarray,
+    ends: np.ndarray,
+    centres: np.ndarray,
+    rng: np.random.Generator,
+) -> WindowSet:
+    if spec.sampling == "random":
+        _check_listed(int(spec.random or 0))
+        return random_windows(lengths, spec.seq_length, int(spec.random or 0), rng)
+    if spec.sampling == "around_intervals":
+        # deterministic order whatever order the database returned: region, start, end
+        order = np.lexsort((centres, ends, starts, region))
+        return centred_windows(
+            lengths, spec.seq_length, region[order], centres[order], spec.max_jitter, rng
+        )
+    return StrideWindows(lengths, spec.seq_length, int(spec.stride or spec.seq_length))
+
+
+def _check_listed(num_windows: int) -> None:
+    if num_windows > MAX_LISTED_WINDOWS:
+        raise InvalidArgument(
+            f"{num_windows} windows is more than the {MAX_LISTED_WINDOWS} a listed plan may hold"
+        )
+
+
+_n_runs_cache: dict[tuple[int, int, int], tuple[np.ndarray, np.ndarray]] = {}
+_n_runs_lock = threading.Lock()
+
+
+def _n_runs(genome: np.ndarray, offset: int, length: int) -> tuple[np.ndarray, np.ndarray]:
+    """Runs of N in one chromosome (cached: the store never changes under a file)."""
+    key = (id(genome), offset, length)
+    with _n_runs_lock:
+        cached = _n_runs_cache.get(key)
+    if cached is None:
+        cached = kernels.code_runs(genome, offset, offset + length, _N_CODE)
+        with _n_runs_lock:
+            _n_runs_cache[key] = cached
+    return cached
+
+
+def _drop_n_windows(
+    spec: DatasetSpec,
+    windows: WindowSet,
+    genomes: list[np.ndarray],
+    store_offsets: np.ndarray,
+    lengths: np.ndarray,
+    max_n_fraction: float,
+) -> ListedWindows:
+    """Keep windows whose fraction of N bases is at most ``max_n_fraction``."""
+    _check_listed(windows.num_windows)
+    listed = (
+        windows if isinstance(windows, ListedWindows) else ListedWindows.from_window_set(windows)
+    )
+    bases = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+    run_starts, run_ends = [], []
+    for k, genome in enumerate(genomes):
+        s, e = _n_runs(genome, int(store_offsets[k]), int(lengths[k]))
+        run_starts.append(s + bases[k])
+        run_ends.append(e + bases[k])
+    n_cover = Coverage.build(
+        1,
+        np.zeros(sum(len(s) for s in run_starts), dtype=np.int64),
+        np.concatenate(run_starts) if run_starts else np.zeros(0, np.int64),
+        np.concatenate(run_ends) if run_ends else np.zeros(0, np.int64),
+        np.zeros(0, dtype=np.int64),
+    )
+    n_bases = n_cover.covered(bases[listed.regions] + listed.starts, spec.seq_length)[:, 0]
+    return listed.subset(n_bases <= max_n_fraction * spec.seq_length)
+
+
+class PlanCache:
+    """A bounded LRU of plans keyed by spec and catalog version; one compile per key."""
+
+    def __init__(self, compile_fn: Callable[[DatasetSpec], Plan], max_plans: int = 16) -> None:
+        self._compile = compile_fn
+        self._max_plans = max_plans
+        self._plans: OrderedDict[tuple[str, object], Plan] = OrderedDict()
+        self._building: dict[tuple[str, object], threading.Lock] = {}
+        self._lock = threading.Lock()
+
+    def get(self, spec: DatasetSpec, version: object = None) -> Plan:
+        key = (spec_key(spec, parse_where(spec.where)), version)
+        with self._lock:
+            if key in self._plans:
+                self._plans.move_to_end(key)
+                return self._plans[key]
+            building = self._building.setdefault(key, threading.Lock())
+        with building:
+            with self._lock:
+                if key in self._plans:
+                    return self._plans[key]
+            plan = self._compile(spec)
+            with self._lock:
+                self._plans[key] = plan
+                self._building.pop(key, None)
+                while len(self._plans) > self._max_plans:
+                    self._plans.popitem(last=False)
+            return plan
+
+    def __len__(self) -> int:
+        return len(self._plans)
+
+
+def catalog_version(engine: sa.Engine) -> tuple:
+    """A cheap fingerprint of the catalog: changes whenever data is added or removed."""
+    parts = (
+        sa.select(sa.func.count()).select_from(assemblies),
+        sa.select(sa.func.max(assemblies.c.id)),
+        sa.select(sa.func.count()).select_from(conditions),
+        sa.select(sa.func.max(conditions.c.id)),
+        sa.select(sa.func.max(intervals.c.id)),
+    )
+    with engine.connect() as connection:
+        return tuple(connection.execute(sa.select(*(p.scalar_subquery() for p in parts))).one())

@@ -1,0 +1,183 @@
+"""gRPC servicer: thin adapters from requests to the catalog and the dataset engine.
+
+request -> DatasetSpec -> PlanCache.get -> iter_batches / build_batch -> Batch message
+Domain errors propagate as exceptions; ``errors.ErrorInterceptor`` turns them into statuses.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+import numpy as np
+import sqlalchemy as sa
+
+from peaksql.errors import InvalidArgument, ResourceExhausted
+from peaksql.server.batches import BatchData, build_batch, iter_batches, positive_counts
+from peaksql.server.catalog import list_assemblies
+from peaksql.server.config import Limits
+from peaksql.server.genome import GenomeStore
+from peaksql.server.ingest.intervals import list_conditions
+from peaksql.server.order import Cursor
+from peaksql.server.plan import Plan, PlanCache, catalog_version, compile_plan
+from peaksql.spec import DatasetSpec
+from peaksql.v1 import peaksql_pb2 as pb
+from peaksql.v1 import peaksql_pb2_grpc as pb_grpc
+from peaksql.wire import pack_labels
+
+
+class DatasetEngine:
+    """Plans and batches over one catalog; shared by every servicer thread."""
+
+    def __init__(self, engine: sa.Engine, store: GenomeStore, limits: Limits) -> None:
+        self.engine = engine
+        self.store = store
+        self.limits = limits
+        self.plans = PlanCache(lambda spec: compile_plan(engine, store, spec), limits.max_plans)
+        self._positives_lock = threading.Lock()
+
+    def plan(self, spec: DatasetSpec) -> Plan:
+        if len(spec.where) > self.limits.max_constraint_length:
+            raise ResourceExhausted(
+                f"constraint is {len(spec.where)} characters, over the limit of "
+                f"{self.limits.max_constraint_length} (max_constraint_length)"
+            )
+        return self.plans.get(spec, catalog_version(self.engine))
+
+    def positives(self, plan: Plan) -> np.ndarray:
+        with self._positives_lock:
+            if plan._positives is None:
+                plan._positives = positive_counts(plan)
+            return plan._positives
+
+    def check_batch(self, plan: Plan, batch_size: int) -> None:
+        """Refuse batches whose message would pass the byte limit, before building any."""
+        if batch_size <= 0:
+            raise InvalidArgument(f"batch_size must be positive, got {batch_size}")
+        if batch_size > self.limits.max_batch_size:
+            raise ResourceExhausted(
+                f"batch_size {batch_size} is over the limit of {self.limits.max_batch_size} "
+                "(max_batch_size)"
+            )
+        label_bits = int(np.prod(plan.label_shape, dtype=np.int64))
+        num_bytes = batch_size * ((plan.spec.seq_length + 1) // 2 + (label_bits + 7) // 8)
+        if num_bytes > self.limits.max_batch_bytes:
+            raise ResourceExhausted(
+                f"a batch of {batch_size} windows of {plan.spec.seq_length} bp takes "
+                f"{num_bytes:,} bytes, over the limit of {self.limits.max_batch_bytes:,} "
+                "(max_batch_bytes): use a smaller batch_size"
+            )
+
+
+def batch_message(batch: BatchData, seq_length: int, include_coordinates: bool) -> pb.Batch:
+    """Encode a built batch as its wire message (one bytes field per array)."""
+    data, shape, dtype = pack_labels(batch.labels)
+    message = pb.Batch(
+        sequences=batch.sequences.tobytes(),
+        batch_size=batch.batch_size,
+        seq_length=seq_length,
+        labels=pb.Tensor(data=data, shape=shape, dtype=dtype),
+    )
+    if include_coordinates:
+        message.coordinates.window_index = batch.window_indices.astype("<i8").tobytes()
+        message.coordinates.region_index = batch.regions.astype("<i8").tobytes()
+        message.coordinates.start = batch.starts.astype("<i8").tobytes()
+    if batch.cursor is not None:
+        c = batch.cursor
+        message.cursor.CopyFrom(
+            pb.Cursor(epoch=c.epoch, rank=c.rank, world_size=c.world_size, delivered=c.delivered)
+        )
+    return message
+
+
+def _spec(message: pb.DatasetSpec) -> DatasetSpec:
+    if message.seq_length == 0:
+        raise InvalidArgument("spec.seq_length must be positive")
+    return DatasetSpec.from_proto(message)
+
+
+class PeakSQLServicer(pb_grpc.PeakSQLServicer):
+    """Adapters only: decode, call the engine, encode."""
+
+    def __init__(self, engine: DatasetEngine) -> None:
+        self.engine = engine
+
+    def ListAssemblies(self, request, context):
+        return pb.ListAssembliesResponse(
+            assemblies=[
+                pb.Assembly(
+                    name=a.name,
+                    species=a.species or "",
+                    length=a.length,
+                    chromosomes=[pb.Chromosome(name=n, length=n_len) for n, n_len in a.chromosomes],
+                )
+                for a in list_assemblies(self.engine.engine)
+            ]
+        )
+
+    def ListConditions(self, request, context):
+        return pb.ListConditionsResponse(
+            conditions=[
+                pb.Condition(name=c.name, assembly=c.assembly, num_intervals=c.num_intervals)
+                for c in list_conditions(self.engine.engine)
+            ]
+        )
+
+    def Describe(self, request, context):
+        plan = self.engine.plan(_spec(request.spec))
+        counts = plan.windows.per_region_counts(len(plan.region_names))
+        positives = self.engine.positives(plan)
+        region_sql = " AND ".join(t.sql() for t in plan.where.region_terms)
+        interval_sql = " AND ".join(t.sql() for t in plan.where.interval_terms)
+        return pb.DescribeResponse(
+            num_windows=plan.num_windows,
+            regions=[
+                pb.Region(assembly=a, chromosome=c, length=int(n), num_windows=int(k))
+                for (a, c), n, k in zip(plan.region_names, plan.region_lengths, counts, strict=True)
+            ],
+            label_columns=[
+                pb.LabelColumn(name=name, num_positive=int(p))
+                for name, p in zip(plan.label_columns, positives, strict=True)
+            ],
+            region_constraint=region_sql,
+            interval_constraint=interval_sql,
+            label_shape=plan.label_shape,
+            plan_key=plan.key,
+        )
+
+    def StreamBatches(self, request, context) -> Iterator[pb.Batch]:
+        plan = self.engine.plan(_spec(request.spec))
+        self.engine.check_batch(plan, request.batch_size)
+        c = request.cursor
+        cursor = Cursor(c.epoch, c.rank, c.world_size or 1, c.delivered)
+        batches = iter_batches(
+            plan,
+            cursor,
+            request.batch_size,
+            shuffle=request.shuffle,
+            seed=request.seed,
+            equal_shares=request.equal_shares,
+            max_batches=request.max_batches,
+        )
+        for batch in batches:
+            if not context.is_active():
+                return
+            yield batch_message(batch, plan.spec.seq_length, request.include_coordinates)
+
+    def GetWindows(self, request, context):
+        plan = self.engine.plan(_spec(request.spec))
+        if len(request.indices) > self.engine.limits.max_get_windows:
+            raise ResourceExhausted(
+                f"{len(request.indices)} windows requested, over the limit of "
+                f"{self.engine.limits.max_get_windows} (max_get_windows)"
+            )
+        self.engine.check_batch(plan, max(len(request.indices), 1))
+        if any(i >= plan.num_windows for i in request.indices):
+            bad = next(i for i in request.indices if i >= plan.num_windows)
+            raise InvalidArgument(
+                f"window index {bad} is out of range: the dataset has {plan.num_windows} windows"
+            )
+        indices = np.array(request.indices, dtype=np.int64)
+        return batch_message(
+            build_batch(plan, indices), plan.spec.seq_length, request.include_coordinates
+        )
