@@ -58,7 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser(
         "add-data",
         help="add intervals (BED, narrowPeak, broadPeak, bedGraph) as conditions",
-        description="Add interval files to an assembly. Each file becomes one condition "
+        description="Add interval files to an assembly: BED (3 to 12 columns), narrowPeak, "
+        "broadPeak or bedGraph, optionally gzipped; the format comes from the extension "
+        "unless --format is given. Each file becomes one condition "
         "(named after the file unless --condition is given), stored in one transaction: "
         "a bad line stores nothing of that file.",
     )
