@@ -6,12 +6,19 @@
 
 Several addresses (or one ``dns:///`` name with round robin) make the client fail over: a
 call that finds a replica unavailable moves on to the next, and a broken stream resumes
-from its last cursor on another replica, with no gap and no duplicate.
+from its last cursor on another replica, with no gap and no duplicate (every replica makes
+the same bytes for the same spec, seed, epoch, rank and cursor).
+
+Credentials can come from the environment, so a training script needs no change to run
+against a lab server: ``PEAKSQL_TOKEN`` or ``PEAKSQL_TOKEN_FILE`` (bearer token) and
+``PEAKSQL_TLS_CA`` (CA of the server's certificate: TLS on).
 """
 
 from __future__ import annotations
 
+import os
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +35,8 @@ from peaksql.v1 import peaksql_pb2_grpc as pb_grpc
 DEFAULT_MAX_MESSAGE_BYTES = (64 << 20) + (1 << 20)
 #: Codes after which the same call may succeed on another replica.
 FAILOVER_CODES = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.UNKNOWN})
+#: Longest pause between two rounds over every replica.
+MAX_BACKOFF_SECONDS = 2.0
 
 T = TypeVar("T")
 
@@ -84,10 +93,14 @@ def _read(path: str | Path | None) -> bytes | None:
 class Client:
     """Connection to one PeakSQL server or a set of interchangeable replicas.
 
-    ``address``: ``"host:port"``, a list of them, or ``"dns:///name:port"`` (round robin over
-    every address the name resolves to). ``token`` (or ``token_file``) authenticates as a
-    bearer token. TLS: ``root_certificates`` (CA file) turns it on; ``certificate_chain`` and
-    ``private_key`` add a client certificate for mutual TLS.
+    ``address``: ``"host:port"``, a list of them (or one string of them, comma-separated), or
+    ``"dns:///name:port"`` (round robin over every address the name resolves to). ``token``
+    (or ``token_file``; else ``PEAKSQL_TOKEN`` / ``PEAKSQL_TOKEN_FILE``) authenticates as a
+    bearer token. TLS: ``root_certificates`` (CA file; else ``PEAKSQL_TLS_CA``) turns it on;
+    ``certificate_chain`` and ``private_key`` add a client certificate for mutual TLS;
+    ``server_name`` is the name to expect in the server's certificate when it differs from
+    the address. ``failover_rounds``: how many times a broken stream goes round every
+    replica (with a growing pause) before it gives up.
     """
 
     def __init__(
@@ -99,14 +112,21 @@ class Client:
         root_certificates: str | Path | None = None,
         certificate_chain: str | Path | None = None,
         private_key: str | Path | None = None,
+        server_name: str | None = None,
         max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
         timeout: float = 60.0,
+        failover_rounds: int = 3,
     ) -> None:
-        self.addresses = [address] if isinstance(address, str) else list(address)
+        if isinstance(address, str):
+            address = address.split(",")
+        self.addresses = [a.strip() for a in address if a.strip()]
         if not self.addresses:
             raise ValueError("give at least one server address")
+        token_file = token_file or (None if token else os.environ.get("PEAKSQL_TOKEN_FILE"))
         if token_file and not token:
             token = Path(token_file).read_text().strip()
+        token = token or os.environ.get("PEAKSQL_TOKEN") or None
+        root_certificates = root_certificates or os.environ.get("PEAKSQL_TLS_CA") or None
         self._metadata = (("authorization", f"Bearer {token}"),) if token else ()
         self._credentials = (
             grpc.ssl_channel_credentials(
@@ -117,11 +137,14 @@ class Client:
         )
         self.max_message_bytes = max_message_bytes
         self.timeout = timeout
-        self._options = [
+        self.failover_rounds = max(1, failover_rounds)
+        self._options: list[tuple[str, str | int]] = [
             ("grpc.max_send_message_length", max_message_bytes),
             ("grpc.max_receive_message_length", max_message_bytes),
             ("grpc.lb_policy_name", "round_robin"),
         ]
+        if server_name:
+            self._options.append(("grpc.ssl_target_name_override", server_name))
         self._lock = threading.Lock()
         self._current = 0
         self._stubs: dict[int, tuple[grpc.Channel, pb_grpc.PeakSQLStub]] = {}
@@ -169,9 +192,20 @@ class Client:
             f"no PeakSQL server answered at {', '.join(self.addresses)}: {last.details()}"  # type: ignore[attr-defined]
         ) from None
 
+    @property
+    def current_address(self) -> str:
+        """The replica new calls go to first (it changes when one fails)."""
+        return self.addresses[self._current]
+
     def stream(self, request: pb.StreamRequest) -> Iterator[pb.Batch]:
-        """``StreamBatches`` that survives replica failures by resuming from the last cursor."""
+        """``StreamBatches`` that survives replica failures by resuming from the last cursor.
+
+        After each batch the request's cursor is the batch's cursor (the position after it) and
+        ``max_batches`` what is left to send, so a stream re-opened on any replica continues
+        with the next batch. A stream that fails before its first batch is simply re-sent.
+        """
         request = pb.StreamRequest.FromString(request.SerializeToString())
+        remaining = request.max_batches or None  # None: to the end of the epoch
         failures = 0
         index = self._current
         while True:
@@ -180,19 +214,26 @@ class Client:
                 for batch in call:
                     failures = 0
                     request.cursor.CopyFrom(batch.cursor)
-                    if request.max_batches:
-                        request.max_batches -= 1
+                    if remaining is not None:
+                        remaining -= 1
+                        request.max_batches = remaining
                     yield batch
+                    if remaining == 0:
+                        return  # not max_batches=0 on a resume: that would mean "no limit"
                 return
             except grpc.RpcError as error:
                 if error.code() not in FAILOVER_CODES:  # type: ignore[attr-defined]
                     raise raise_remote(error) from None
                 failures += 1
-                if failures > len(self.addresses):
+                if failures > len(self.addresses) * self.failover_rounds:
                     raise Unavailable(
                         f"stream failed on every server ({', '.join(self.addresses)}): "
                         f"{error.details()}"  # type: ignore[attr-defined]
                     ) from None
+                if failures >= len(self.addresses):  # a whole round failed: wait a little
+                    time.sleep(
+                        min(MAX_BACKOFF_SECONDS, 0.1 * 2 ** (failures // len(self.addresses)))
+                    )
                 index = self._next_replica(index)
             finally:
                 call.cancel()

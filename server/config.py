@@ -1,13 +1,15 @@
-"""Where PeakSQL keeps its data: command-line flags, then environment, then defaults.
+"""Where PeakSQL keeps its data and how it serves it: flags, then environment, then defaults.
 
 ``--data-dir`` / ``PEAKSQL_DATA_DIR`` (default ``~/.peaksql``) holds the genome store; the
-catalog database is ``--db`` / ``PEAKSQL_DB``, by default an SQLite file in the data dir.
+catalog database is ``--db`` / ``PEAKSQL_DB`` (or the URL read from ``PEAKSQL_DB_FILE``), by
+default an SQLite file in the data dir. ``PEAKSQL_DB_PASSWORD_FILE`` supplies the password of
+a URL that has none, so that secrets stay in files (Docker secrets), never in the environment.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 DEFAULT_DATA_DIR = Path("~/.peaksql")
@@ -20,14 +22,37 @@ def resolve_data_dir(value: str | os.PathLike[str] | None = None) -> Path:
     return Path(raw).expanduser().resolve()
 
 
+def _read_secret(path: str) -> str:
+    return Path(path).read_text().strip()
+
+
 def resolve_db(value: str | None, data_dir: Path) -> str:
-    """The catalog database URL or path from ``value``, else ``PEAKSQL_DB``, else the data dir."""
-    return value or os.environ.get("PEAKSQL_DB") or str(data_dir / DB_FILE_NAME)
+    """The catalog URL or path: ``value``, else ``PEAKSQL_DB``, else ``PEAKSQL_DB_FILE``'s
+    contents, else the SQLite file in the data dir; with ``PEAKSQL_DB_PASSWORD_FILE`` set,
+    that file's contents become the password of a URL that has none."""
+    db = value or os.environ.get("PEAKSQL_DB")
+    if not db and os.environ.get("PEAKSQL_DB_FILE"):
+        db = _read_secret(os.environ["PEAKSQL_DB_FILE"])
+    if not db:
+        return str(data_dir / DB_FILE_NAME)
+    password_file = os.environ.get("PEAKSQL_DB_PASSWORD_FILE")
+    if password_file and "://" in db:
+        from sqlalchemy.engine import make_url
+
+        url = make_url(db)
+        if url.password is None:
+            url = url.set(password=_read_secret(password_file))
+            return url.render_as_string(hide_password=False)
+    return db
 
 
 @dataclass(frozen=True)
 class Limits:
-    """Per-request limits; exceeding one is RESOURCE_EXHAUSTED naming the limit."""
+    """Per-request limits; exceeding one is RESOURCE_EXHAUSTED naming the limit.
+
+    Each is settable as ``--max-…`` on ``peaksql serve`` or ``PEAKSQL_MAX_…`` in the
+    environment (the field name, upper-cased).
+    """
 
     max_batch_bytes: int = 64 << 20
     max_batch_size: int = 65_536
@@ -38,9 +63,41 @@ class Limits:
     max_plans: int = 16
 
 
+LIMIT_HELP = {
+    "max_batch_bytes": "largest batch message in bytes",
+    "max_batch_size": "most windows in one batch",
+    "max_get_windows": "most windows one GetWindows call may ask for",
+    "max_streams_per_token": "concurrent streams one token (or, without tokens, one host) may hold",
+    "max_constraint_length": "longest constraint text in characters",
+    "max_in_list": "most items in one IN (...) list of a constraint",
+    "max_plans": "dataset plans kept in the server's cache (LRU)",
+}
+
+
+def limit_names() -> list[str]:
+    """The names of every limit, in declaration order."""
+    return [f.name for f in fields(Limits)]
+
+
+@dataclass(frozen=True)
+class TLSConfig:
+    """Server certificate and key (PEM files); a client CA turns on mutual TLS."""
+
+    cert: Path
+    key: Path
+    client_ca: Path | None = None
+
+
 @dataclass(frozen=True)
 class ServerConfig:
-    """Everything ``serve`` needs; the CLI fills it from flags and environment."""
+    """Everything ``serve`` needs; the CLI fills it from flags and environment.
+
+    ``tokens_file``: bearer tokens, one a line (see ``peaksql.server.auth``); None serves
+    without authentication (laptop use). ``metrics_port``: Prometheus metrics over HTTP on
+    ``metrics_host`` (None: off; 0: any free port). ``statement_timeout_seconds`` bounds every
+    SQL statement on PostgreSQL. ``migrate``: upgrade an old catalog schema at start; replicas
+    in a deployment set it False (the serving role may not write; ``peaksql migrate`` runs once).
+    """
 
     db: str
     data_dir: Path
@@ -49,6 +106,12 @@ class ServerConfig:
     workers: int = 8
     grace_seconds: float = 10.0
     limits: Limits = field(default_factory=Limits)
+    tokens_file: Path | None = None
+    tls: TLSConfig | None = None
+    metrics_port: int | None = None
+    metrics_host: str = "0.0.0.0"
+    statement_timeout_seconds: float = 60.0
+    migrate: bool = True
 
     @property
     def max_message_bytes(self) -> int:

@@ -1,7 +1,15 @@
-"""Start the gRPC server: servicer, health, reflection, limits; ``serve`` returns it running.
+"""Start the gRPC server: servicer, health, reflection, auth, limits, logs, metrics, TLS.
+
+    request -> Observe (request id, log, metrics) -> Auth (bearer token) -> Limits
+            -> Errors (domain error -> status) -> PeakSQLServicer
 
 Health is SERVING once the server listens; ``shutdown`` turns it NOT_SERVING first so load
 balancers stop sending new streams, then lets running streams finish within the grace time.
+
+The server only reads the catalog. On PostgreSQL its sessions are read-only
+(``default_transaction_read_only``) with a ``statement_timeout``; a deployment also gives it
+a role with nothing but SELECT (``peaksql migrate --reader-role``), so that a write fails in
+PostgreSQL itself whatever our code does.
 """
 
 from __future__ import annotations
@@ -11,35 +19,62 @@ import signal
 import threading
 from concurrent import futures
 from dataclasses import dataclass
+from wsgiref.simple_server import WSGIServer
 
 import grpc
+import sqlalchemy as sa
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from peaksql.server.config import ServerConfig
-from peaksql.server.db.engine import open_database
+from peaksql.errors import PeakSQLError
+from peaksql.server.auth import AuthInterceptor, TokenStore, make_identify
+from peaksql.server.config import ServerConfig, TLSConfig
+from peaksql.server.db.engine import (
+    create_database_engine,
+    head_revision,
+    schema_revision,
+    upgrade,
+)
 from peaksql.server.genome import GenomeStore
 from peaksql.server.interceptors import ErrorInterceptor
+from peaksql.server.limits import LimitsInterceptor
+from peaksql.server.metrics import Metrics
+from peaksql.server.observe import ObserveInterceptor
+from peaksql.server.plan import Plan, PlanCache, compile_plan
 from peaksql.server.service import DatasetEngine, PeakSQLServicer
+from peaksql.spec import DatasetSpec
 from peaksql.v1 import peaksql_pb2, peaksql_pb2_grpc
 
 log = logging.getLogger("peaksql.server")
 SERVICE_NAME = peaksql_pb2.DESCRIPTOR.services_by_name["PeakSQL"].full_name
 
 
+class CatalogNotReady(PeakSQLError):
+    """The catalog schema is not at the code's revision and this server may not migrate it."""
+
+    code = grpc.StatusCode.FAILED_PRECONDITION
+
+
 @dataclass
 class RunningServer:
-    """A started server, the port it listens on, and its health servicer."""
+    """A started server, the port it listens on, its health servicer and metrics."""
 
     server: grpc.Server
     port: int
     health: health.HealthServicer
     engine: DatasetEngine
+    metrics: Metrics
+    metrics_port: int | None = None
+    _metrics_http: WSGIServer | None = None
 
     def shutdown(self, grace: float | None = None) -> None:
         """NOT_SERVING, then stop accepting and let streams finish within ``grace`` seconds."""
         self.health.enter_graceful_shutdown()
         self.server.stop(grace).wait()
+        if self._metrics_http is not None:
+            self._metrics_http.shutdown()
+            self._metrics_http.server_close()
+        self.engine.engine.dispose()
 
     def wait(self) -> None:
         self.server.wait_for_termination()
@@ -53,12 +88,69 @@ def channel_options(max_message_bytes: int) -> list[tuple[str, int]]:
     ]
 
 
+def open_catalog(config: ServerConfig) -> sa.Engine:
+    """The catalog engine for serving: schema checked (or migrated), sessions read-only."""
+    engine = create_database_engine(config.db)
+    revision, head = schema_revision(engine), head_revision()
+    if revision != head:
+        if not config.migrate:
+            engine.dispose()
+            raise CatalogNotReady(
+                f"the catalog schema is at revision {revision}, this server needs {head}: "
+                "run 'peaksql migrate' with the admin role first"
+            )
+        upgrade(engine)
+    if engine.dialect.name == "postgresql":
+        engine.dispose()  # new connections get the session settings below
+        timeout_ms = int(config.statement_timeout_seconds * 1000)
+        sa.event.listen(engine, "connect", _postgres_session(timeout_ms))
+    return engine
+
+
+def _postgres_session(timeout_ms: int):  # type: ignore[no-untyped-def]
+    def configure(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+        with dbapi_connection.cursor() as cursor:
+            cursor.execute(f"SET statement_timeout = {timeout_ms:d}")
+            cursor.execute("SET default_transaction_read_only = on")
+        dbapi_connection.commit()  # else the pool's rollback on return undoes the SETs
+
+    return configure
+
+
+def server_credentials(tls: TLSConfig) -> grpc.ServerCredentials:
+    """TLS with the server's certificate; with a client CA, clients must present one it signed."""
+    client_ca = tls.client_ca.read_bytes() if tls.client_ca else None
+    return grpc.ssl_server_credentials(
+        [(tls.key.read_bytes(), tls.cert.read_bytes())],
+        root_certificates=client_ca,
+        require_client_auth=client_ca is not None,
+    )
+
+
+def _timed_plans(engine: DatasetEngine, metrics: Metrics, max_plans: int) -> PlanCache:
+    def compile_timed(spec: DatasetSpec) -> Plan:
+        plan = compile_plan(engine.engine, engine.store, spec)
+        metrics.compile_seconds.observe(plan.compile_seconds)
+        return plan
+
+    return PlanCache(compile_timed, max_plans)
+
+
 def serve(config: ServerConfig) -> RunningServer:
     """Open the catalog, start the server on ``config.host:config.port`` (0: any free port)."""
-    engine = DatasetEngine(open_database(config.db), GenomeStore(config.data_dir), config.limits)
+    engine = DatasetEngine(open_catalog(config), GenomeStore(config.data_dir), config.limits)
+    metrics = Metrics()
+    engine.plans = _timed_plans(engine, metrics, config.limits.max_plans)
+    metrics.track_plans(lambda: len(engine.plans))
+    tokens = TokenStore(config.tokens_file) if config.tokens_file else None
+    identify = make_identify(tokens)
+    interceptors: list[grpc.ServerInterceptor] = [ObserveInterceptor(metrics, identify)]
+    if tokens is not None:
+        interceptors.append(AuthInterceptor(tokens))
+    interceptors += [LimitsInterceptor(config.limits, identify), ErrorInterceptor()]
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=config.workers, thread_name_prefix="peaksql"),
-        interceptors=[ErrorInterceptor()],
+        interceptors=interceptors,
         options=[*channel_options(config.max_message_bytes), ("grpc.so_reuseport", 1)],
         maximum_concurrent_rpcs=None,
     )
@@ -68,14 +160,36 @@ def serve(config: ServerConfig) -> RunningServer:
     reflection.enable_server_reflection(
         (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
     )
-    port = server.add_insecure_port(f"{config.host}:{config.port}")
+    address = f"{config.host}:{config.port}"
+    port = (
+        server.add_secure_port(address, server_credentials(config.tls))
+        if config.tls
+        else server.add_insecure_port(address)
+    )
     if port == 0:
-        raise OSError(f"could not listen on {config.host}:{config.port}")
+        raise OSError(f"could not listen on {address}")
+    running = RunningServer(server, port, health_servicer, engine, metrics)
+    if config.metrics_port is not None:
+        running._metrics_http, running.metrics_port = metrics.serve_http(
+            config.metrics_host, config.metrics_port
+        )
     server.start()
     for name in ("", SERVICE_NAME):
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    log.info("serving on %s:%d", config.host, port)
-    return RunningServer(server, port, health_servicer, engine)
+    log.info(
+        "serving",
+        extra={
+            "fields": {
+                "host": config.host,
+                "port": port,
+                "tls": config.tls is not None,
+                "mutual_tls": bool(config.tls and config.tls.client_ca),
+                "auth": tokens is not None,
+                "metrics_port": running.metrics_port,
+            }
+        },
+    )
+    return running
 
 
 def serve_forever(config: ServerConfig) -> None:
@@ -89,6 +203,7 @@ def serve_forever(config: ServerConfig) -> None:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    print(f"peaksql serving on {config.host}:{running.port}", flush=True)
+    metrics = f", metrics on :{running.metrics_port}" if running.metrics_port is not None else ""
+    print(f"peaksql serving on {config.host}:{running.port}{metrics}", flush=True)
     stop.wait()
     running.shutdown(config.grace_seconds)

@@ -1,0 +1,129 @@
+"""The outermost interceptor: a request id per call, one JSON log line per call, metrics.
+
+It sees every call after authentication, limits and errors have had their say, so its status
+code is the one the client gets. The request id is the client's ``x-request-id`` header if it
+sent one, else a fresh one; it is sent back as initial metadata ``x-request-id`` so a user
+can quote it when reporting a problem.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable, Iterator
+
+import grpc
+
+from peaksql.server.auth import Metadata
+from peaksql.server.logs import set_request_id
+from peaksql.server.metrics import Metrics
+
+log = logging.getLogger("peaksql.server.rpc")
+REQUEST_ID_HEADER = "x-request-id"
+#: Methods whose successful calls are logged at DEBUG only (health probes).
+QUIET_PREFIXES = ("/grpc.health.v1.Health/",)
+
+
+def _request_id(metadata: Metadata | None) -> str:
+    for key, value in metadata or ():
+        if key == REQUEST_ID_HEADER and value:
+            text = value.decode() if isinstance(value, bytes) else value
+            return text[:64]
+    return uuid.uuid4().hex[:16]
+
+
+def _code_name(context: grpc.ServicerContext, failed: bool) -> str:
+    code = context.code()  # set by context.abort, None when the handler returned normally
+    if code is not None:
+        return code.name
+    if failed:
+        return "UNKNOWN"
+    return "OK" if context.is_active() else "CANCELLED"
+
+
+class ObserveInterceptor(grpc.ServerInterceptor):
+    """Request ids, logs and metrics around every unary and server-streaming call."""
+
+    def __init__(self, metrics: Metrics, identify: Callable[[Metadata | None, str], str]) -> None:
+        self.metrics = metrics
+        self.identify = identify
+
+    def intercept_service(self, continuation, handler_call_details):  # type: ignore[no-untyped-def]
+        handler = continuation(handler_call_details)
+        if handler is None:
+            return None
+        method = handler_call_details.method
+        if handler.unary_unary is not None:
+            return handler._replace(unary_unary=self._wrap_unary(method, handler.unary_unary))
+        if handler.unary_stream is not None:
+            return handler._replace(unary_stream=self._wrap_stream(method, handler.unary_stream))
+        return handler
+
+    def _begin(self, context: grpc.ServicerContext) -> dict[str, object]:
+        metadata = context.invocation_metadata()
+        request_id = _request_id(metadata)
+        set_request_id(request_id)
+        context.send_initial_metadata(((REQUEST_ID_HEADER, request_id),))
+        return {"caller": self.identify(metadata, context.peer()), "peer": context.peer()}
+
+    def _end(
+        self, method: str, context: grpc.ServicerContext, fields: dict, began: float, failed: bool
+    ) -> None:
+        code = _code_name(context, failed)
+        self.metrics.finished(method, code)
+        fields.update(method=method, code=code, seconds=round(time.perf_counter() - began, 6))
+        if code not in ("OK", "CANCELLED"):
+            details = context.details()
+            fields["details"] = details.decode() if isinstance(details, bytes) else details
+        if code in ("INTERNAL", "UNKNOWN"):
+            level = logging.WARNING
+        elif method.startswith(QUIET_PREFIXES) and code == "OK":
+            level = logging.DEBUG  # probes every few seconds would drown the log
+        else:
+            level = logging.INFO
+        log.log(level, "rpc finished", extra={"fields": fields})
+        set_request_id(None)
+
+    def _wrap_unary(self, method: str, behaviour: Callable) -> Callable:
+        def handler(request, context):  # type: ignore[no-untyped-def]
+            began = time.perf_counter()
+            fields = self._begin(context)
+            failed = True
+            try:
+                response = behaviour(request, context)
+                failed = False
+                return response
+            finally:
+                self._end(method, context, fields, began, failed)
+
+        return handler
+
+    def _wrap_stream(self, method: str, behaviour: Callable) -> Callable:
+        metrics = self.metrics
+
+        def handler(request, context) -> Iterator:  # type: ignore[no-untyped-def]
+            began = time.perf_counter()
+            fields = self._begin(context)
+            log.info("stream started", extra={"fields": {"method": method, **fields}})
+            metrics.active_streams.inc()
+            num_batches = num_bytes = 0
+            failed = True
+            try:
+                for message in behaviour(request, context):
+                    size = message.ByteSize()
+                    num_batches += 1
+                    num_bytes += size
+                    metrics.batches.inc()
+                    metrics.batch_bytes.inc(size)
+                    yield message
+                failed = False
+            except GeneratorExit:
+                failed = False  # the client went away: CANCELLED, not a server error
+                raise
+            finally:
+                metrics.active_streams.dec()
+                fields.update(batches=num_batches, bytes=num_bytes)
+                self._end(method, context, fields, began, failed)
+
+        return handler
