@@ -1,8 +1,19 @@
-"""``add_assembly`` / ``remove_assembly``: the genome store file plus its catalog rows."""
+"""``add_assembly`` / ``remove_assembly``: the genome store file plus its catalog rows.
+
+add:    check name -> write_store(FASTA -> hidden staging file) -> one transaction:
+        insert assembly + chromosome rows, publish staging file as <name>.u8 -> commit
+remove: one transaction deleting intervals, conditions, chromosomes, assembly -> unlink file
+
+The store file is published inside the transaction with an exclusive hard link, so of two
+concurrent adds of one name exactly one wins and the loser never touches the winner's file.
+"""
 
 from __future__ import annotations
 
+import errno
+import os
 import re
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,9 +21,12 @@ import sqlalchemy as sa
 
 from peaksql.errors import AlreadyExists, InvalidArgument, NotFound
 from peaksql.server.db.schema import assemblies, chromosomes, conditions, intervals
-from peaksql.server.genome import GenomeStore, write_store
+from peaksql.server.genome import ChromosomeRecord, GenomeStore, write_store
 
-_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+#: A name that is also a safe file name: no path separators, no leading '.' or '-'.
+_SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+#: errno values of file systems without hard links; publishing then falls back to rename.
+_NO_HARD_LINKS = {errno.EPERM, errno.EXDEV, errno.EMLINK, errno.ENOTSUP, errno.EOPNOTSUPP}
 
 
 @dataclass(frozen=True)
@@ -21,11 +35,7 @@ class AssemblyInfo:
     species: str | None
     length: int
     num_chromosomes: int
-    store_file: str
-
-
-def _assembly_id(connection: sa.Connection, name: str) -> int | None:
-    return connection.scalar(sa.select(assemblies.c.id).where(assemblies.c.name == name))
+    store_file: str  # relative to the data dir, '/'-separated
 
 
 def add_assembly(
@@ -37,8 +47,12 @@ def add_assembly(
     *,
     progress: bool = True,
 ) -> AssemblyInfo:
-    """Store ``fasta`` as assembly ``name``: the store file, then all rows in one transaction."""
-    if not _SAFE_NAME.match(name):
+    """Store ``fasta`` as assembly ``name``: the store file, then all rows in one transaction.
+
+    Raises InvalidArgument for an unsafe name, AlreadyExists for a taken one and
+    InputFileError for a bad FASTA; on any failure neither rows nor a store file remain.
+    """
+    if not isinstance(name, str) or not _SAFE_NAME.fullmatch(name):
         raise InvalidArgument(
             f"assembly name {name!r} must start with a letter or digit and hold only "
             "letters, digits, '.', '_' and '-' (at most 128)"
@@ -47,59 +61,114 @@ def add_assembly(
         if _assembly_id(connection, name) is not None:
             raise AlreadyExists(
                 f"assembly {name!r} already exists: remove it first "
-                f"('peaksql remove assembly {name}') or choose another --name"
+                f"('peaksql remove assembly {name}') or choose another name"
             )
     store = GenomeStore(data_dir)
     path = store.store_path(name)
     if path.exists():
-        raise AlreadyExists(f"store file {path} exists but is not in the catalog: remove it")
-    records = write_store(Path(fasta), path, progress=progress)
+        raise AlreadyExists(
+            f"assembly {name!r}: store file {path} exists but is not in the catalog "
+            "(left by a crashed ingest?): delete it and try again"
+        )
+    staging = path.with_name(f".{name}.{uuid.uuid4().hex}.staging")
+    records = write_store(Path(fasta), staging, progress=progress)
+    published = False
     try:
         with engine.begin() as connection:
-            result = connection.execute(
-                assemblies.insert().values(
-                    name=name,
-                    species=species,
-                    length=sum(r.length for r in records),
-                    store_file=store.relative(path),
-                )
-            )
-            assembly_id = result.inserted_primary_key[0]
-            connection.execute(
-                chromosomes.insert(),
-                [
-                    {
-                        "assembly_id": assembly_id,
-                        "name": r.name,
-                        "length": r.length,
-                        "offset": r.offset,
-                    }
-                    for r in records
-                ],
-            )
-    except sa.exc.IntegrityError as error:
-        path.unlink(missing_ok=True)
-        raise AlreadyExists(f"assembly {name!r} was added concurrently: {error.orig}") from None
+            _insert_rows(connection, name, species, store.relative(path), records)
+            _publish(staging, path, name)
+            published = True
+    except sa.exc.IntegrityError:
+        if published:
+            path.unlink(missing_ok=True)
+        raise AlreadyExists(
+            f"assembly {name!r} was added at the same time by another ingest"
+        ) from None
     except BaseException:
-        path.unlink(missing_ok=True)
+        if published:
+            path.unlink(missing_ok=True)
         raise
-    return AssemblyInfo(
-        name, species, sum(r.length for r in records), len(records), store.relative(path)
-    )
+    finally:
+        staging.unlink(missing_ok=True)
+    length = sum(record.length for record in records)
+    return AssemblyInfo(name, species, length, len(records), store.relative(path))
 
 
 def remove_assembly(engine: sa.Engine, data_dir: Path, name: str) -> None:
-    """Delete an assembly with its chromosomes, conditions and intervals, then its store file."""
+    """Delete an assembly with its chromosomes, conditions and intervals, then its store file.
+
+    Dependent rows are deleted explicitly (not only by ON DELETE CASCADE) so that a SQLite
+    connection without ``PRAGMA foreign_keys`` leaves no orphans.
+    """
     with engine.begin() as connection:
         row = connection.execute(
             sa.select(assemblies.c.id, assemblies.c.store_file).where(assemblies.c.name == name)
         ).first()
         if row is None:
-            known = list(connection.scalars(sa.select(assemblies.c.name)))
+            known = list(connection.scalars(sa.select(assemblies.c.name).order_by("name")))
             raise NotFound(f"no assembly {name!r}; known: {', '.join(known) or 'none'}")
-        chrom_ids = sa.select(chromosomes.c.id).where(chromosomes.c.assembly_id == row.id)
-        connection.execute(intervals.delete().where(intervals.c.chromosome_id.in_(chrom_ids)))
+        chromosome_ids = sa.select(chromosomes.c.id).where(chromosomes.c.assembly_id == row.id)
+        condition_ids = sa.select(conditions.c.id).where(conditions.c.assembly_id == row.id)
+        connection.execute(
+            intervals.delete().where(
+                intervals.c.chromosome_id.in_(chromosome_ids)
+                | intervals.c.condition_id.in_(condition_ids)
+            )
+        )
         connection.execute(conditions.delete().where(conditions.c.assembly_id == row.id))
         connection.execute(chromosomes.delete().where(chromosomes.c.assembly_id == row.id))
         connection.execute(assemblies.delete().where(assemblies.c.id == row.id))
     (Path(data_dir) / row.store_file).unlink(missing_ok=True)
+
+
+def _assembly_id(connection: sa.Connection, name: str) -> int | None:
+    return connection.scalar(sa.select(assemblies.c.id).where(assemblies.c.name == name))
+
+
+def _insert_rows(
+    connection: sa.Connection,
+    name: str,
+    species: str | None,
+    store_file: str,
+    records: list[ChromosomeRecord],
+) -> None:
+    """The assembly row, then its chromosome rows in FASTA order (ids follow that order)."""
+    result = connection.execute(
+        assemblies.insert().values(
+            name=name,
+            species=species,
+            length=sum(record.length for record in records),
+            store_file=store_file,
+        )
+    )
+    assembly_id = result.inserted_primary_key[0]
+    if records:
+        connection.execute(
+            chromosomes.insert(),
+            [
+                {
+                    "assembly_id": assembly_id,
+                    "name": record.name,
+                    "length": record.length,
+                    "offset": record.offset,
+                }
+                for record in records
+            ],
+        )
+
+
+def _publish(staging: Path, path: Path, name: str) -> None:
+    """Give the staged store file its final name, failing if that name is already taken."""
+    try:
+        os.link(staging, path)
+    except FileExistsError:
+        raise AlreadyExists(
+            f"assembly {name!r}: store file {path} appeared while ingesting "
+            "(another ingest of the same name?)"
+        ) from None
+    except OSError as error:
+        if error.errno not in _NO_HARD_LINKS:
+            raise
+        if path.exists():
+            raise AlreadyExists(f"assembly {name!r}: store file {path} already exists") from None
+        os.replace(staging, path)
