@@ -12,6 +12,7 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Iterator, Sequence
+from contextlib import closing
 from typing import Any
 
 import numpy as np
@@ -144,10 +145,13 @@ class Dataset:
             "seed": self.seed,
             "shuffle": self.shuffle,
             "batch_size": self.batch_size,
+            "equal_shares": self.equal_shares,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        for key in ("rank", "world_size", "seed", "shuffle"):
+        """Continue where ``state`` (from ``state_dict``) stopped; the batch size may differ,
+        the shard and the order may not (the cursor counts windows of that order)."""
+        for key in ("rank", "world_size", "seed", "shuffle", "equal_shares"):
             if key in state and state[key] != getattr(self, key):
                 raise InvalidArgument(
                     f"state was saved with {key}={state[key]!r}, this dataset has "
@@ -205,31 +209,40 @@ class Dataset:
         return (self.seed * 1_000_003 + self.epoch) * 1_000_000_007 + delivered
 
     def __iter__(self) -> Iterator[tuple[np.ndarray, ...]]:
-        """The rest of the current epoch; afterwards the dataset moves to the next epoch."""
+        """The rest of the current epoch; afterwards the dataset moves to the next one.
+
+        A loop that stops early (``break``, an exception) ends the stream: the producer
+        leaves at its next step and closing the stream cancels the call, so the server
+        stops building batches for it.
+        """
         items: queue.Queue = queue.Queue(maxsize=self.prefetch)
         stop = threading.Event()
         request = self._request()
 
+        def put(item: object) -> bool:
+            """Hand ``item`` to the consumer unless it has gone (then False)."""
+            while not stop.is_set():
+                try:
+                    items.put(item, timeout=0.05)
+                    return True
+                except queue.Full:
+                    continue
+            return False
+
         def produce() -> None:
             delivered = request.cursor.delivered
             try:
-                for batch in self.client.stream(request):
-                    item = (
-                        self.decode(batch, self._decode_seed(delivered)),
-                        batch.cursor.delivered,
-                    )
-                    delivered = batch.cursor.delivered
-                    while not stop.is_set():
-                        try:
-                            items.put(item, timeout=0.1)
-                            break
-                        except queue.Full:
-                            continue
-                    if stop.is_set():
-                        return
-                items.put(_END)
+                with closing(self.client.stream(request)) as batches:
+                    for batch in batches:
+                        if stop.is_set():
+                            return
+                        arrays = self.decode(batch, self._decode_seed(delivered))
+                        delivered = batch.cursor.delivered
+                        if not put((arrays, delivered)):
+                            return
+                put(_END)
             except BaseException as error:  # handed to the consumer, raised there
-                items.put(error)
+                put(error)
 
         worker = threading.Thread(target=produce, name="peaksql-prefetch", daemon=True)
         worker.start()

@@ -374,13 +374,32 @@ def _add_condition_with_intervals(engine: sa.Engine, assembly: str, condition: s
         )
 
 
-@pytest.mark.parametrize("foreign_keys", [True, False], ids=["fk-on", "fk-off"])
-def test_remove_assembly_deletes_rows_and_store_file(db_url, data_dir, tmp_path, foreign_keys):
-    engine = open_database(db_url)
-    if not foreign_keys:
-        if not db_url.startswith("sqlite"):
-            pytest.skip("foreign keys cannot be switched off on PostgreSQL")
-        engine.dispose()
+def test_remove_assembly_deletes_rows_and_store_file(db_url, data_dir, tmp_path):
+    _check_remove_assembly(open_database(db_url), data_dir, tmp_path)
+
+
+def test_remove_assembly_without_foreign_key_cascade(data_dir, tmp_path):
+    db_url = f"sqlite:///{tmp_path / 'no-fk.db'}"
+    open_database(db_url).dispose()
+    engine = sa.create_engine(db_url)  # no PRAGMA foreign_keys: no cascade
+    _check_remove_assembly(engine, data_dir, tmp_path)
+
+
+def _check_remove_assembly(engine, data_dir, tmp_path):
+    fasta, _ = random_fasta(tmp_path, seed=6)
+    add_assembly(engine, data_dir, fasta, "keep", progress=False)
+    _add_condition_with_intervals(engine, "keep", "keep-peaks")
+    before_keep = table_rows(engine)
+    add_assembly(engine, data_dir, fasta, "drop", progress=False)
+    _add_condition_with_intervals(engine, "drop", "drop-peaks")
+    assert len(table_rows(engine)["intervals"]) == 6
+
+    remove_assembly(engine, data_dir, "drop")
+    assert table_rows(engine) == before_keep
+    assert files_under(data_dir) == ["genomes", "genomes/keep.u8"]
+    with pytest.raises(NotFound, match="'drop'"):
+        remove_assembly(engine, data_dir, "drop")
+    engine.dispose()
         engine = sa.create_engine(db_url)  # no PRAGMA foreign_keys: no cascade
     fasta, _ = random_fasta(tmp_path, seed=6)
     add_assembly(engine, data_dir, fasta, "keep", progress=False)
