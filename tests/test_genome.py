@@ -400,21 +400,6 @@ def _check_remove_assembly(engine, data_dir, tmp_path):
     with pytest.raises(NotFound, match="'drop'"):
         remove_assembly(engine, data_dir, "drop")
     engine.dispose()
-        engine = sa.create_engine(db_url)  # no PRAGMA foreign_keys: no cascade
-    fasta, _ = random_fasta(tmp_path, seed=6)
-    add_assembly(engine, data_dir, fasta, "keep", progress=False)
-    _add_condition_with_intervals(engine, "keep", "keep-peaks")
-    before_keep = table_rows(engine)
-    add_assembly(engine, data_dir, fasta, "drop", progress=False)
-    _add_condition_with_intervals(engine, "drop", "drop-peaks")
-    assert len(table_rows(engine)["intervals"]) == 6
-
-    remove_assembly(engine, data_dir, "drop")
-    assert table_rows(engine) == before_keep
-    assert files_under(data_dir) == ["genomes", "genomes/keep.u8"]
-    with pytest.raises(NotFound, match="'drop'"):
-        remove_assembly(engine, data_dir, "drop")
-    engine.dispose()
 
 
 # --- the bundled example and memory --------------------------------------------------------------
