@@ -12,6 +12,7 @@ The only module of the client that imports torch.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -44,7 +45,7 @@ def unpack_on_device(
         table = torch.from_numpy(host).to(packed.device, dtype)
         _tables[key] = table
     decoded = table[packed.long()]
-    return decoded.reshape(packed.shape[0], -1, 4)[:, :seq_length]
+    return decoded.reshape(packed.shape[0], 2 * packed.shape[1], 4)[:, :seq_length]
 
 
 def _distributed() -> tuple[int, int]:
@@ -84,8 +85,6 @@ class TorchDataset(IterableDataset):
         self._client_pid: int | None = None
 
     def _dataset(self, rank: int, world_size: int) -> Dataset:
-        import os
-
         if self._client is None or self._client_pid != os.getpid():
             self._client = Client(self.address, **self.client_args)
             self._client_pid = os.getpid()
@@ -108,6 +107,12 @@ class TorchDataset(IterableDataset):
         workers, worker = (info.num_workers, info.id) if info else (1, 0)
         return rank * workers + worker, world * workers
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled for spawned workers without the parent's client (channels do not travel)."""
+        state = self.__dict__.copy()
+        state["_client"] = state["_client_pid"] = None
+        return state
+
     def set_epoch(self, epoch: int) -> None:
         """Use ``epoch`` at the next iteration (call before each epoch, as with DDP samplers)."""
         self.epoch = int(epoch)
@@ -125,4 +130,6 @@ class TorchDataset(IterableDataset):
                 x = x.to(self.device, non_blocking=True)
                 x = unpack_on_device(x, seq_length, policy=dataset.policy, dtype=self.dtype)
                 y = y.to(self.device, non_blocking=True)
+            elif x.dtype != self.dtype:  # a dtype numpy lacks (bfloat16): decoded as float32
+                x = x.to(self.dtype)
             yield (x, y, *rest)

@@ -172,12 +172,14 @@ class PeakSQLServicer(pb_grpc.PeakSQLServicer):
                 f"{self.engine.limits.max_get_windows} (max_get_windows)"
             )
         self.engine.check_batch(plan, max(len(request.indices), 1))
-        if any(i >= plan.num_windows for i in request.indices):
-            bad = next(i for i in request.indices if i >= plan.num_windows)
+        indices = np.array(request.indices, dtype=np.uint64)
+        outside = np.flatnonzero(indices >= plan.num_windows)
+        if outside.size:  # checked before the int64 cast, which would wrap huge indices
             raise InvalidArgument(
-                f"window index {bad} is out of range: the dataset has {plan.num_windows} windows"
+                f"window index {int(indices[outside[0]])} is out of range: the dataset has "
+                f"{plan.num_windows} windows"
             )
-        indices = np.array(request.indices, dtype=np.int64)
+        indices = indices.astype(np.int64)
         return batch_message(
             build_batch(plan, indices), plan.spec.seq_length, request.include_coordinates
         )
