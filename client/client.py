@@ -90,6 +90,27 @@ def _read(path: str | Path | None) -> bytes | None:
     return Path(path).read_bytes() if path else None
 
 
+class StreamCanceller:
+    """Cancels a ``Client.stream`` from another thread, even while it waits for a message."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._call: grpc.Call | None = None
+        self.cancelled = False
+
+    def attach(self, call: grpc.Call) -> None:
+        with self._lock:
+            self._call = call
+            if self.cancelled:
+                call.cancel()
+
+    def cancel(self) -> None:
+        with self._lock:
+            self.cancelled = True
+            if self._call is not None:
+                self._call.cancel()
+
+
 class Client:
     """Connection to one PeakSQL server or a set of interchangeable replicas.
 
@@ -197,8 +218,13 @@ class Client:
         """The replica new calls go to first (it changes when one fails)."""
         return self.addresses[self._current]
 
-    def stream(self, request: pb.StreamRequest) -> Iterator[pb.Batch]:
+    def stream(
+        self, request: pb.StreamRequest, canceller: StreamCanceller | None = None
+    ) -> Iterator[pb.Batch]:
         """``StreamBatches`` that survives replica failures by resuming from the last cursor.
+
+        ``canceller.cancel()`` (from any thread) ends the stream at once, even while the
+        iterating thread waits for the next message.
 
         After each batch the request's cursor is the batch's cursor (the position after it) and
         ``max_batches`` what is left to send, so a stream re-opened on any replica continues
@@ -210,6 +236,8 @@ class Client:
         index = self._current
         while True:
             call = self._stub(index).StreamBatches(request, metadata=self._metadata)
+            if canceller is not None:
+                canceller.attach(call)
             try:
                 for batch in call:
                     failures = 0
@@ -222,6 +250,8 @@ class Client:
                         return  # not max_batches=0 on a resume: that would mean "no limit"
                 return
             except grpc.RpcError as error:
+                if canceller is not None and canceller.cancelled:
+                    return
                 if error.code() not in FAILOVER_CODES:  # type: ignore[attr-defined]
                     raise raise_remote(error) from None
                 failures += 1

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from peaksql.client import StreamCanceller
 from peaksql.errors import InvalidArgument
 from peaksql.spec import DatasetSpec
 from peaksql.v1 import peaksql_pb2 as pb
@@ -229,10 +230,12 @@ class Dataset:
                     continue
             return False
 
+        canceller = StreamCanceller()
+
         def produce() -> None:
             delivered = request.cursor.delivered
             try:
-                with closing(self.client.stream(request)) as batches:
+                with closing(self.client.stream(request, canceller)) as batches:
                     for batch in batches:
                         if stop.is_set():
                             return
@@ -260,6 +263,7 @@ class Dataset:
             self.delivered = 0
         finally:
             stop.set()
+            canceller.cancel()
             worker.join(timeout=5)
 
     def __getitem__(self, index: int) -> tuple[np.ndarray, ...]:

@@ -167,7 +167,7 @@ def unpack_sequences(
         return _unpack_random(unpack_masks(buf, batch_size, seq_length), resolved, seed)
     raw = _raw_bytes(buf, batch_size, seq_length)
     decoded = np.take(_byte_table(policy, resolved), raw, axis=0)
-    return decoded.reshape(batch_size, -1, 4)[:, :seq_length]
+    return decoded.reshape(batch_size, 2 * raw.shape[1], 4)[:, :seq_length]
 
 
 def _unpack_random(masks: np.ndarray, dtype: np.dtype, seed: int | None) -> np.ndarray:
