@@ -15,9 +15,12 @@ import pytest
 from peaksql import Client
 from peaksql.errors import InvalidArgument, ResourceExhausted
 from peaksql.server.config import Limits
+from peaksql.server.db.engine import open_database
+from peaksql.server.ingest.assembly import add_assembly
 from peaksql.server.serve import RunningServer
 from peaksql.spec import DatasetSpec
 from peaksql.v1 import peaksql_pb2 as pb
+from tests.conftest import EXAMPLE_DIR
 from tests.server_fixtures import build_catalog, start
 
 LIMITS = Limits(
@@ -39,6 +42,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     data_dir.mkdir()
     db = f"sqlite:///{root / 'catalog.db'}"
     build_catalog(db, data_dir)
+    # a 2 Mbp assembly: a stride-1 stream over it (100 MB) cannot finish into socket buffers
+    engine = open_database(db)
+    add_assembly(engine, data_dir, EXAMPLE_DIR / "genome.fa", "big", progress=False)
+    engine.dispose()
     tokens = root / "tokens"
     tokens.write_text("".join(f"{name} {token}\n" for name, token in TOKENS.items()))
     running = start(db, data_dir, limits=LIMITS, tokens_file=tokens)
@@ -123,8 +130,9 @@ def _open_when_free(c: Client, request: pb.StreamRequest, seconds: float = 5.0) 
 
 
 def test_concurrent_streams_per_token(server: RunningServer) -> None:
-    # 50,000 windows of 100 bp: far more than flow control lets the server send unread
+    # 2M windows of 100 bp (100 MB): far more than flow control lets the server send unread
     request = stream_request(batch_size=8)
+    request.spec.where = "assembly = 'big'"
     with client(server, "alice") as alice, client(server, "bob") as bob:
         streams = [alice.stream(request) for _ in range(LIMITS.max_streams_per_token)]
         for s in streams:
