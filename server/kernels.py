@@ -136,3 +136,39 @@ def code_runs(genome: np.ndarray, begin: int, end: int, mask: int) -> tuple:
     if inside:
         run_ends.append(end - begin)
     return np.array(run_starts, dtype=np.int64), np.array(run_ends, dtype=np.int64)
+
+
+_C1 = np.uint64(0xBF58476D1CE4E5B9)
+_C2 = np.uint64(0x94D049BB133111EB)
+
+
+@numba.njit(**JIT)
+def feistel_walk(positions: np.ndarray, keys: np.ndarray, num_bits: int, limit: int) -> np.ndarray:
+    """π of ``order.EpochOrder`` per element: Feistel rounds, cycle-walked into [0, limit).
+
+    Bit-identical to the numpy network in ``order.py`` (the reference its tests compare
+    against); every constant is uint64 so numba never promotes to float.
+    """
+    out = np.empty(positions.shape[0], dtype=np.int64)
+    first_left = np.uint64(num_bits - num_bits // 2)
+    first_right = np.uint64(num_bits // 2)
+    one = np.uint64(1)
+    bound = np.uint64(limit)
+    for i in range(positions.shape[0]):
+        x = np.uint64(positions[i])
+        while True:
+            left_bits = first_left
+            right_bits = first_right
+            for key in keys:
+                left = x >> right_bits
+                right = x & ((one << right_bits) - one)
+                z = right + key
+                z = (z ^ (z >> np.uint64(30))) * _C1
+                z = (z ^ (z >> np.uint64(27))) * _C2
+                z = z ^ (z >> np.uint64(31))
+                x = (right << left_bits) | (left ^ (z & ((one << left_bits) - one)))
+                left_bits, right_bits = right_bits, left_bits
+            if x < bound:
+                break
+        out[i] = np.int64(x)
+    return out

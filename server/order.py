@@ -27,6 +27,11 @@ import numpy as np
 
 from peaksql.errors import InvalidArgument
 
+try:  # the numba kernel (server extra); the numpy network below is the reference
+    from peaksql.server.kernels import feistel_walk as _fast_walk
+except ImportError:  # pragma: no cover - numba missing
+    _fast_walk = None
+
 _MASK64 = (1 << 64) - 1
 #: Feistel rounds; an unbalanced network needs more than the Luby-Rackoff four.
 NUM_ROUNDS = 8
@@ -114,6 +119,15 @@ class EpochOrder:
             )
         if not self.shuffle or self.num_windows <= 1:
             return pos.copy()
+        keys = self._round_keys()
+        if _fast_walk is not None:
+            return _fast_walk(
+                pos, np.array(keys, dtype=np.uint64), self._num_bits, self.num_windows
+            )
+        return self.reference_indices(pos)
+
+    def reference_indices(self, pos: np.ndarray) -> np.ndarray:
+        """π by whole-array numpy rounds: the reference the numba kernel must equal."""
         keys = self._round_keys()
         limit = np.uint64(self.num_windows)
         out = self._feistel(pos.astype(np.uint64), keys)

@@ -191,3 +191,17 @@ def test_bad_arguments_name_the_argument():
         window_indices(np.array([10]), 10, 0, 0)
     with pytest.raises(InvalidArgument, match="positions must be integers"):
         window_indices(np.array([0.5]), 10, 0, 0)
+
+
+@given(
+    st.one_of(st.integers(2, 5000), st.integers(2, (1 << 63) - 1)),
+    seeds,
+    epochs,
+    st.lists(st.integers(0, (1 << 63) - 2), min_size=1, max_size=50),
+)
+def test_numba_walk_equals_the_numpy_network(num_windows, seed, epoch, raw):
+    order = EpochOrder(num_windows, seed, epoch)
+    positions = np.array([p % num_windows for p in raw], dtype=np.int64)
+    np.testing.assert_array_equal(
+        order.window_indices(positions), order.reference_indices(positions)
+    )
