@@ -41,9 +41,13 @@ class Coverage:
         columns: np.ndarray,
         starts: np.ndarray,
         ends: np.ndarray,
-        points: np.ndarray,
+        points: np.ndarray | None = None,
     ) -> Coverage:
-        """Merge intervals (column index, start, end) and sort points per column."""
+        """Merge intervals (column index, start, end) and sort points per column.
+
+        ``points`` holds one summit or midpoint per interval; ``None`` when only coverage is
+        needed (e.g. runs of N), which leaves every column without points.
+        """
         columns = np.asarray(columns, dtype=np.int64)
         starts = np.asarray(starts, dtype=np.int64)
         ends = np.asarray(ends, dtype=np.int64)
@@ -54,16 +58,14 @@ class Coverage:
         for c in range(num_columns):
             lengths = m_ends[ptr[c] : ptr[c + 1]] - m_starts[ptr[c] : ptr[c + 1]]
             cumulative[ptr[c] + c + 1 : ptr[c + 1] + c + 1] = np.cumsum(lengths)
-        order = np.lexsort((points, columns))
-        p_cols = columns[order]
-        points_ptr = np.searchsorted(p_cols, np.arange(num_columns + 1), side="left")
+        if points is None:
+            point_columns = points = np.zeros(0, dtype=np.int64)
+        else:
+            point_columns, points = columns, np.asarray(points, dtype=np.int64)
+        order = np.lexsort((points, point_columns))
+        points_ptr = np.searchsorted(point_columns[order], np.arange(num_columns + 1), "left")
         return cls(
-            ptr,
-            m_starts,
-            m_ends,
-            cumulative,
-            points_ptr.astype(np.int64),
-            np.asarray(points, dtype=np.int64)[order],
+            ptr, m_starts, m_ends, cumulative, points_ptr.astype(np.int64), points[order]
         )
 
     def covered(self, window_starts: np.ndarray, length: int) -> np.ndarray:
@@ -87,8 +89,9 @@ class Coverage:
         if mode == "all":
             return covered == length
         if mode == "fraction":
-            # covered / length >= fraction, in integers where possible to avoid rounding flips
-            return covered >= np.ceil(fraction * length - 1e-9)
+            # literally covered / length >= fraction: a tolerance on fraction * length (as
+            # once here) labels an uncovered window positive for fraction=1e-12
+            return covered / length >= fraction
         raise ValueError(f"unknown label mode {mode!r}")
 
 

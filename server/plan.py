@@ -348,10 +348,10 @@ def _drop_n_windows(
         np.zeros(sum(len(s) for s in run_starts), dtype=np.int64),
         np.concatenate(run_starts) if run_starts else np.zeros(0, np.int64),
         np.concatenate(run_ends) if run_ends else np.zeros(0, np.int64),
-        np.zeros(0, dtype=np.int64),
     )
     n_bases = n_cover.covered(bases[listed.regions] + listed.starts, spec.seq_length)[:, 0]
-    return listed.subset(n_bases <= max_n_fraction * spec.seq_length)
+    # the fraction itself, as the spec words it (n <= f * L rounds the other way for some f)
+    return listed.subset(n_bases / spec.seq_length <= max_n_fraction)
 
 
 class PlanCache:
