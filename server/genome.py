@@ -36,8 +36,9 @@ from tqdm import tqdm
 from peaksql.alphabet import ENCODE_TABLE, INVALID, IUPAC_LETTERS
 from peaksql.errors import InputFileError
 
-#: Bases read from the FASTA per step: bounds ingest memory whatever the genome's size.
-CHUNK_BASES = 4 << 20
+#: Bases read from the FASTA per step: ingest holds about 4 copies of a chunk (text, bytes,
+#: codes), ~4 MiB whatever the genome's size; larger chunks are no faster.
+CHUNK_BASES = 1 << 20
 #: Bytes read per step when the error path scans the FASTA for a line number.
 _SCAN_BYTES = 16 << 20
 STORE_SUFFIX = ".u8"
@@ -156,9 +157,11 @@ def _index_fasta(fasta: Path, index_dir: Path) -> pyfaidx.Faidx:
             raise _duplicate_error(fasta, index_dir / "input.fai") from None
         raise InputFileError(fasta, None, f"not a readable FASTA file: {error}") from None
     except pyfaidx.FastaIndexingError as error:
-        raise _indexing_error(fasta, str(error)) from None
+        layout_error = _indexing_error(fasta, str(error))
+        raise _bad_letter_up_to(fasta, layout_error.line) or layout_error from None
     except RuntimeError as error:  # pyfaidx's "unhandled" layouts: several blank/short lines
-        raise _irregular_lines_error(fasta, str(error)) from None
+        layout_error = _irregular_lines_error(fasta, str(error))
+        raise _bad_letter_up_to(fasta, layout_error.line) or layout_error from None
     except (OSError, EOFError, zlib.error) as error:
         text = str(error)
         if "EOF marker" in text:
@@ -232,6 +235,33 @@ def _bad_letter_error(fasta: Path, faidx: pyfaidx.Faidx, name: str) -> InputFile
         f"{_char_at(fasta, position)} (column {column}) in sequence {name!r} is not "
         + _LETTERS_HELP,
     )
+
+
+def _bad_letter_up_to(fasta: Path, last_line: int | None) -> InputFileError | None:
+    """The first non-letter on a sequence line up to ``last_line``, if any (error path only).
+
+    pyfaidx measures lines in bytes, so a multi-byte character ('é') makes its line look
+    longer and pyfaidx blames the *next* line's length; the character is the first problem.
+    """
+    if last_line is None:
+        return None
+    name = None
+    with _open_bytes(fasta) as handle:
+        for number, text in enumerate(handle, 1):
+            if number > last_line:
+                break
+            if text.startswith(b">"):
+                name = (text[1:].decode("utf-8", "replace").split() or [""])[0]
+                continue
+            found = _NOT_SEQUENCE_BYTE.search(text) if name is not None else None
+            if found:
+                return InputFileError(
+                    fasta,
+                    number,
+                    f"{_describe_char(text[found.start() : found.start() + 4])} (column "
+                    f"{found.start() + 1}) in sequence {name!r} is not " + _LETTERS_HELP,
+                )
+    return None
 
 
 def _undecodable_error(fasta: Path) -> InputFileError:
@@ -317,7 +347,11 @@ def _byte_at(path: Path, position: int, size: int = 1) -> bytes:
 
 def _char_at(path: Path, position: int) -> str:
     """The character at ``position`` for a message: ``'x'``, ``'é'`` or ``byte 0xff``."""
-    data = _byte_at(path, position, 4)
+    return _describe_char(_byte_at(path, position, 4))
+
+
+def _describe_char(data: bytes) -> str:
+    """The character ``data`` starts with, for a message (see ``_char_at``)."""
     for size in range(1, len(data) + 1):
         try:
             return repr(data[:size].decode("utf-8"))

@@ -22,13 +22,16 @@ def gather_pack(genome: np.ndarray, starts: np.ndarray, seq_length: int, out: np
     (0 past the end); the soft-mask bit of the store codes is dropped.
     """
     half = seq_length // 2
+    low = np.uint8(0x0F)
+    shift = np.uint8(4)
     for i in range(starts.shape[0]):
-        s = starts[i]
+        # a contiguous slice and uint8-only arithmetic let LLVM vectorise the loop
+        source = genome[starts[i] : starts[i] + seq_length]
         row = out[i]
         for j in range(half):
-            row[j] = ((genome[s + 2 * j] & 0x0F) << 4) | (genome[s + 2 * j + 1] & 0x0F)
+            row[j] = ((source[2 * j] & low) << shift) | (source[2 * j + 1] & low)
         if seq_length % 2:
-            row[half] = (genome[s + seq_length - 1] & 0x0F) << 4
+            row[half] = (source[seq_length - 1] & low) << shift
 
 
 @numba.njit(**JIT)

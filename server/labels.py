@@ -64,9 +64,7 @@ class Coverage:
             point_columns, points = columns, np.asarray(points, dtype=np.int64)
         order = np.lexsort((points, point_columns))
         points_ptr = np.searchsorted(point_columns[order], np.arange(num_columns + 1), "left")
-        return cls(
-            ptr, m_starts, m_ends, cumulative, points_ptr.astype(np.int64), points[order]
-        )
+        return cls(ptr, m_starts, m_ends, cumulative, points_ptr.astype(np.int64), points[order])
 
     def covered(self, window_starts: np.ndarray, length: int) -> np.ndarray:
         """Covered bases of each ``[w, w + length)`` per column, (B, C) int64."""

@@ -9,6 +9,7 @@ same dataset share one; a change to the catalog (an ingest, a removal) makes new
 from __future__ import annotations
 
 import threading
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -187,12 +188,13 @@ def _label_columns(
         .distinct()
         .select_from(_interval_source())
         .where(intervals.c.chromosome_id.in_(region_ids))
-        .order_by(conditions.c.name)
     )
     clause = where.interval_clause(_interval_columns())
     if clause is not None:
         query = query.where(clause)
-    return list(connection.scalars(query))
+    # sorted here, by code point: ORDER BY follows the database collation, which differs
+    # between SQLite (binary) and a PostgreSQL database created with a locale
+    return sorted(connection.scalars(query))
 
 
 def _select_intervals(
@@ -308,20 +310,29 @@ def _check_listed(num_windows: int) -> None:
         )
 
 
-_n_runs_cache: dict[tuple[int, int, int], tuple[np.ndarray, np.ndarray]] = {}
+#: (id(genome), offset, length) -> (weak reference to that genome, run starts, run ends).
+_n_runs_cache: dict[tuple[int, int, int], tuple[weakref.ref, np.ndarray, np.ndarray]] = {}
 _n_runs_lock = threading.Lock()
 
 
 def _n_runs(genome: np.ndarray, offset: int, length: int) -> tuple[np.ndarray, np.ndarray]:
-    """Runs of N in one chromosome (cached: the store never changes under a file)."""
+    """Runs of N in one chromosome, cached while its genome array lives.
+
+    An ``id`` alone is no key: once a genome is freed (an assembly removed and added again)
+    a new array may get its address, so each entry keeps a weak reference that must still
+    point at ``genome``; entries of freed genomes are dropped.
+    """
     key = (id(genome), offset, length)
     with _n_runs_lock:
         cached = _n_runs_cache.get(key)
-    if cached is None:
-        cached = kernels.code_runs(genome, offset, offset + length, _N_CODE)
-        with _n_runs_lock:
-            _n_runs_cache[key] = cached
-    return cached
+    if cached is not None and cached[0]() is genome:
+        return cached[1], cached[2]
+    run_starts, run_ends = kernels.code_runs(genome, offset, offset + length, _N_CODE)
+    with _n_runs_lock:
+        for dead in [k for k, (ref, *_) in _n_runs_cache.items() if ref() is None]:
+            del _n_runs_cache[dead]
+        _n_runs_cache[key] = (weakref.ref(genome), run_starts, run_ends)
+    return run_starts, run_ends
 
 
 def _drop_n_windows(
@@ -375,10 +386,13 @@ class PlanCache:
             with self._lock:
                 if key in self._plans:
                     return self._plans[key]
-            plan = self._compile(spec)
+            try:
+                plan = self._compile(spec)
+            finally:  # a spec that fails to compile must not leave its lock behind
+                with self._lock:
+                    self._building.pop(key, None)
             with self._lock:
                 self._plans[key] = plan
-                self._building.pop(key, None)
                 while len(self._plans) > self._max_plans:
                     self._plans.popitem(last=False)
             return plan
@@ -388,12 +402,19 @@ class PlanCache:
 
 
 def catalog_version(engine: sa.Engine) -> tuple:
-    """A cheap fingerprint of the catalog: changes whenever data is added or removed."""
+    """A cheap fingerprint of the catalog: changes whenever data is added or removed.
+
+    Counts and largest ids alone miss a removal followed by an add of the same size on
+    SQLite, which reuses the largest freed id; the newest ``created_at`` of assemblies and
+    conditions tells those apart (to the database clock's resolution, a second on SQLite).
+    """
     parts = (
         sa.select(sa.func.count()).select_from(assemblies),
         sa.select(sa.func.max(assemblies.c.id)),
+        sa.select(sa.func.max(assemblies.c.created_at)),
         sa.select(sa.func.count()).select_from(conditions),
         sa.select(sa.func.max(conditions.c.id)),
+        sa.select(sa.func.max(conditions.c.created_at)),
         sa.select(sa.func.max(intervals.c.id)),
     )
     with engine.connect() as connection:

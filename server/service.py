@@ -6,8 +6,11 @@ Domain errors propagate as exceptions; ``errors.ErrorInterceptor`` turns them in
 
 from __future__ import annotations
 
+import queue
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TypeVar
 
 import numpy as np
 import sqlalchemy as sa
@@ -24,6 +27,8 @@ from peaksql.spec import DatasetSpec
 from peaksql.v1 import peaksql_pb2 as pb
 from peaksql.v1 import peaksql_pb2_grpc as pb_grpc
 from peaksql.wire import pack_labels
+
+T = TypeVar("T")
 
 
 class DatasetEngine:
@@ -90,6 +95,63 @@ def batch_message(batch: BatchData, seq_length: int, include_coordinates: bool) 
     return message
 
 
+#: Batches a stream builds ahead of the one gRPC is sending.
+READ_AHEAD_BATCHES = 2
+#: Below this many bytes a batch is cheaper to build than to hand between threads.
+READ_AHEAD_MIN_BYTES = 64 << 10
+_DONE = object()
+
+
+@contextmanager
+def read_ahead(items: Iterator[T], depth: int) -> Iterator[Iterator[T]]:
+    """Produce ``items`` on a helper thread, up to ``depth`` ahead of the consumer.
+
+    A stream's next batch is gathered, packed and labelled (numba, GIL released) while gRPC
+    serialises and sends the current one. Leaving the ``with`` stops the producer after at
+    most ``depth`` more items; a producer error is raised in the consumer.
+    """
+    if depth <= 0:
+        yield items
+        return
+    buffer: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(item: object) -> bool:
+        while not stop.is_set():
+            try:
+                buffer.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not put(item):
+                    return
+            put(_DONE)
+        except BaseException as error:  # re-raised in the consumer
+            put(error)
+
+    def consume() -> Iterator[T]:
+        while True:
+            item = buffer.get()
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+    worker = threading.Thread(target=produce, name="peaksql-read-ahead", daemon=True)
+    worker.start()
+    try:
+        yield consume()
+    finally:
+        stop.set()
+        worker.join()
+
+
 def _spec(message: pb.DatasetSpec) -> DatasetSpec:
     if message.seq_length == 0:
         raise InvalidArgument("spec.seq_length must be positive")
@@ -99,8 +161,9 @@ def _spec(message: pb.DatasetSpec) -> DatasetSpec:
 class PeakSQLServicer(pb_grpc.PeakSQLServicer):
     """Adapters only: decode, call the engine, encode."""
 
-    def __init__(self, engine: DatasetEngine) -> None:
+    def __init__(self, engine: DatasetEngine, read_ahead_batches: int = READ_AHEAD_BATCHES) -> None:
         self.engine = engine
+        self.read_ahead_batches = read_ahead_batches
 
     def ListAssemblies(self, request, context):
         return pb.ListAssembliesResponse(
@@ -159,10 +222,17 @@ class PeakSQLServicer(pb_grpc.PeakSQLServicer):
             equal_shares=request.equal_shares,
             max_batches=request.max_batches,
         )
-        for batch in batches:
-            if not context.is_active():
-                return
-            yield batch_message(batch, plan.spec.seq_length, request.include_coordinates)
+        messages = (
+            batch_message(batch, plan.spec.seq_length, request.include_coordinates)
+            for batch in batches
+        )
+        batch_bytes = request.batch_size * ((plan.spec.seq_length + 1) // 2)
+        depth = self.read_ahead_batches if batch_bytes >= READ_AHEAD_MIN_BYTES else 0
+        with read_ahead(messages, depth) as ahead:
+            for message in ahead:
+                if not context.is_active():
+                    return
+                yield message
 
     def GetWindows(self, request, context):
         plan = self.engine.plan(_spec(request.spec))

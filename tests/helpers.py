@@ -1,0 +1,188 @@
+"""Builders for engine and genome-store tests: random genomes, FASTA (plain, BGZF), BED files,
+and a catalog ingested through the public ingest functions.
+
+    random genome + random intervals --write--> FASTA / BED / narrowPeak --ingest--> catalog
+
+The BGZF writer uses zlib alone (SAM spec §4.1), so the files stay independent of the
+Bio.bgzf reader that pyfaidx uses as the oracle::
+
+    1f 8b 08 04 | mtime 0 | xfl 0 | os ff | xlen 6 | 'B' 'C' slen=2 bsize-1 | deflate | crc | isize
+
+at most 65280 uncompressed bytes a block, then the standard 28-byte empty EOF block.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import sqlalchemy as sa
+
+from peaksql.server.ingest.assembly import add_assembly
+from peaksql.server.ingest.intervals import add_data
+
+#: Uncompressed bytes per BGZF block (the SAM spec's recommended maximum).
+BGZF_BLOCK_BYTES = 65280
+BGZF_EOF = bytes.fromhex("1f8b08040000000000ff0600424302001b0003000000000000000000")
+
+#: Letters of a random genome, with their weights: mostly ACGT, some ambiguity codes.
+_CERTAIN = "ACGT"
+_AMBIGUOUS = "RYSWKMBDHVN"
+
+
+# --- FASTA ---------------------------------------------------------------------------------
+
+
+def fasta_text(records: Iterable[tuple[str, str]], widths: int | Sequence[int] = 60) -> str:
+    """FASTA text of (name, sequence) pairs, lines of ``widths`` bases (one per record)."""
+    records = list(records)
+    widths = [widths] * len(records) if isinstance(widths, int) else list(widths)
+    parts = []
+    for (name, sequence), width in zip(records, widths, strict=True):
+        parts.append(f">{name}\n")
+        parts.extend(sequence[i : i + width] + "\n" for i in range(0, len(sequence), width))
+    return "".join(parts)
+
+
+def bgzf_block(data: bytes) -> bytes:
+    """One BGZF member holding ``data`` (at most ``BGZF_BLOCK_BYTES``)."""
+    assert len(data) <= BGZF_BLOCK_BYTES
+    compressor = zlib.compressobj(6, zlib.DEFLATED, -15)
+    deflated = compressor.compress(data) + compressor.flush()
+    block_size = 12 + 6 + len(deflated) + 8  # header + extra field + data + trailer
+    header = b"\x1f\x8b\x08\x04\x00\x00\x00\x00\x00\xff" + struct.pack("<H", 6)
+    extra = b"BC" + struct.pack("<HH", 2, block_size - 1)
+    return header + extra + deflated + struct.pack("<II", zlib.crc32(data), len(data))
+
+
+def bgzf(data: bytes) -> bytes:
+    """``data`` as a complete BGZF file: blocks, then the EOF block."""
+    blocks = (
+        bgzf_block(data[i : i + BGZF_BLOCK_BYTES]) for i in range(0, len(data), BGZF_BLOCK_BYTES)
+    )
+    return b"".join(blocks) + BGZF_EOF
+
+
+def write_fasta(
+    path: Path,
+    records: Iterable[tuple[str, str]],
+    widths: int | Sequence[int] = 60,
+    *,
+    bgzip: bool = False,
+) -> Path:
+    data = fasta_text(records, widths).encode("utf-8")
+    path.write_bytes(bgzf(data) if bgzip else data)
+    return path
+
+
+def random_sequence(rng: np.random.Generator, length: int) -> str:
+    """Mostly ACGT with ambiguity letters, lowercase stretches, N runs and the odd gap."""
+    letters = rng.choice(list(_CERTAIN + _AMBIGUOUS + "-"), size=length, p=_letter_weights())
+    for _ in range(int(rng.integers(0, 3))):  # N runs
+        begin = int(rng.integers(0, max(length, 1)))
+        letters[begin : begin + int(rng.integers(1, 120))] = "N"
+    for _ in range(int(rng.integers(0, 3))):  # soft-masked stretches
+        begin = int(rng.integers(0, max(length, 1)))
+        end = begin + int(rng.integers(1, 200))
+        letters[begin:end] = np.char.lower(letters[begin:end])
+    return "".join(letters)
+
+
+def _letter_weights() -> np.ndarray:
+    weights = np.array([0.22] * 4 + [0.1 / len(_AMBIGUOUS)] * len(_AMBIGUOUS) + [0.02])
+    return weights / weights.sum()
+
+
+# --- intervals -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class IntervalFile:
+    """One interval file of a catalog: ``rows`` are its text lines' fields (BED or narrowPeak)."""
+
+    condition: str
+    assembly: str
+    fmt: str  # "bed" or "narrowpeak"
+    rows: list[tuple]
+
+    @property
+    def suffix(self) -> str:
+        return ".narrowPeak" if self.fmt == "narrowpeak" else ".bed"
+
+    def text(self) -> str:
+        header = "track name=test\n# a comment\n"
+        return header + "".join("\t".join(str(v) for v in row) + "\n" for row in self.rows)
+
+
+def random_intervals(
+    rng: np.random.Generator,
+    chromosomes: Sequence[tuple[str, int]],
+    count: int,
+    fmt: str,
+) -> list[tuple]:
+    """``count`` random rows on ``chromosomes`` (name, length): overlapping, some empty."""
+    rows = []
+    for k in range(count):
+        name, length = chromosomes[int(rng.integers(0, len(chromosomes)))]
+        start = int(rng.integers(0, length + 1))
+        end = min(length, start + int(rng.integers(0, 250)))
+        score = int(rng.integers(0, 12))
+        strand = "+-."[int(rng.integers(0, 3))]
+        label = f"p{k}"
+        if fmt == "bed":
+            rows.append((name, start, end, label, score, strand))
+            continue
+        width = end - start
+        summit = int(rng.integers(0, width)) if width and rng.random() < 0.7 else -1
+        p_value = -1 if rng.random() < 0.2 else round(float(rng.uniform(0, 10)), 3)
+        rows.append((name, start, end, label, score, strand, 1.5, p_value, -1, summit))
+    return rows
+
+
+# --- catalog -------------------------------------------------------------------------------
+
+
+@dataclass
+class Catalog:
+    """What was ingested, in ingest order: assemblies (name, species, records) and files."""
+
+    assemblies: list[tuple[str, str | None, list[tuple[str, str]]]] = field(default_factory=list)
+    files: list[IntervalFile] = field(default_factory=list)
+
+
+def ingest(engine: sa.Engine, data_dir: Path, folder: Path, catalog: Catalog) -> None:
+    """Write the catalog's FASTA and interval files under ``folder`` and ingest them."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, species, records in catalog.assemblies:
+        fasta = write_fasta(folder / f"{name}.fa", records, 50)
+        add_assembly(engine, data_dir, fasta, name, species, progress=False)
+    for item in catalog.files:
+        path = folder / f"{item.condition}{item.suffix}"
+        path.write_text(item.text())
+        add_data(engine, path, item.assembly, item.condition, item.fmt, progress=False)
+
+
+def random_catalog(seed: int, *, num_assemblies: int = 2, max_length: int = 2000) -> Catalog:
+    """A small random catalog: a few chromosomes of 50..max_length bases per assembly and
+    several conditions (BED6 and narrowPeak) with overlapping intervals.
+    """
+    rng = np.random.default_rng(seed)
+    catalog = Catalog()
+    conditions = iter(["a", "b", "B", "c", "_d", "e", "f", "g"])
+    for a in range(num_assemblies):
+        name = f"g{a + 1}"
+        num_chromosomes = int(rng.integers(1, 4))
+        records = [
+            (f"c{k + 1}", random_sequence(rng, int(rng.integers(50, max_length + 1))))
+            for k in range(num_chromosomes)
+        ]
+        catalog.assemblies.append((name, "human" if a == 0 else "mouse", records))
+        sizes = [(chrom, len(seq)) for chrom, seq in records]
+        for fmt in ("bed", "narrowpeak", "narrowpeak") if a == 0 else ("narrowpeak", "bed"):
+            rows = random_intervals(rng, sizes, int(rng.integers(1, 30)), fmt)
+            catalog.files.append(IntervalFile(next(conditions), name, fmt, rows))
+    return catalog
