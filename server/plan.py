@@ -123,12 +123,19 @@ def _interval_columns() -> dict[str, sa.ColumnElement]:
     }
 
 
-def compile_plan(engine: sa.Engine, store: GenomeStore, spec: DatasetSpec) -> Plan:
-    """Run the spec's SQL once and build its windows and label coverage."""
+def compile_plan(
+    engine: sa.Engine, store: GenomeStore, spec: DatasetSpec, where: Where | None = None
+) -> Plan:
+    """Run the spec's SQL once and build its windows and label coverage.
+
+    ``where`` is the spec's constraint already parsed (under the server's limits); without
+    it the constraint is parsed here with the default limits.
+    """
     import time
 
     began = time.perf_counter()
-    where = parse_where(spec.where)
+    if where is None:
+        where = parse_where(spec.where)
     with engine.connect() as connection:
         regions = _select_regions(connection, where)
         if not regions:
@@ -138,9 +145,14 @@ def compile_plan(engine: sa.Engine, store: GenomeStore, spec: DatasetSpec) -> Pl
                 else "the catalog holds no assembly: add one with 'peaksql add-assembly'"
             )
         region_ids = [r.id for r in regions]
-        label_columns = _label_columns(connection, spec, where, region_ids)
-        rows = _select_intervals(connection, where, region_ids, label_columns, spec.conditions)
-    plan = _assemble(spec, where, store, regions, label_columns, rows)
+        wanted = _condition_ids(connection, spec.conditions) if spec.conditions else None
+        rows = _select_intervals(connection, where, region_ids, wanted)
+        if wanted is None:
+            label_columns = _label_columns_of(connection, np.unique(rows[:, 1]))
+        else:
+            label_columns = list(spec.conditions)
+        column_ids = wanted or _condition_ids(connection, tuple(label_columns))
+    plan = _assemble(spec, where, store, regions, label_columns, column_ids, rows)
     plan.compile_seconds = time.perf_counter() - began
     return plan
 
@@ -168,49 +180,55 @@ def _interval_source() -> sa.FromClause:
     return intervals.join(conditions).join(chromosomes).join(assemblies)
 
 
-def _label_columns(
-    connection: sa.Connection, spec: DatasetSpec, where: Where, region_ids: list[int]
-) -> list[str]:
-    if spec.conditions:
-        known = set(
-            connection.scalars(
-                sa.select(conditions.c.name).where(conditions.c.name.in_(spec.conditions))
-            )
-        )
-        missing = [name for name in spec.conditions if name not in known]
-        if missing:
-            raise NotFound(f"unknown condition(s): {', '.join(missing)}")
-        if len(set(spec.conditions)) != len(spec.conditions):
-            raise InvalidArgument("conditions lists a condition twice")
-        return list(spec.conditions)
-    query = (
-        sa.select(conditions.c.name)
-        .distinct()
-        .select_from(_interval_source())
-        .where(intervals.c.chromosome_id.in_(region_ids))
+def _condition_ids(connection: sa.Connection, names: tuple[str, ...]) -> list[int]:
+    """Ids of the named conditions, in the order given; NotFound names the missing ones."""
+    if len(set(names)) != len(names):
+        raise InvalidArgument("conditions lists a condition twice")
+    found = dict(
+        connection.execute(
+            sa.select(conditions.c.name, conditions.c.id).where(conditions.c.name.in_(names))
+        ).all()
     )
-    clause = where.interval_clause(_interval_columns())
-    if clause is not None:
-        query = query.where(clause)
-    # sorted here, by code point: ORDER BY follows the database collation, which differs
-    # between SQLite (binary) and a PostgreSQL database created with a locale
+    missing = [name for name in names if name not in found]
+    if missing:
+        raise NotFound(f"unknown condition(s): {', '.join(missing)}")
+    return [found[name] for name in names]
+
+
+def _label_columns_of(connection: sa.Connection, condition_ids: np.ndarray) -> list[str]:
+    """Names of the conditions with a matching interval, sorted by code point.
+
+    Sorted here: ORDER BY follows the database collation, which differs between SQLite
+    (binary) and a PostgreSQL database created with a locale.
+    """
+    if condition_ids.size == 0:
+        return []
+    query = sa.select(conditions.c.name).where(conditions.c.id.in_([int(i) for i in condition_ids]))
     return sorted(connection.scalars(query))
+
+
+#: Interval columns a plan reads, as integers (a missing summit is -1).
+_PLAN_COLUMNS = 5
 
 
 def _select_intervals(
     connection: sa.Connection,
     where: Where,
     region_ids: list[int],
-    label_columns: list[str],
-    explicit: tuple[str, ...],
-) -> list[sa.Row]:
+    condition_ids: list[int] | None,
+) -> np.ndarray:
+    """(n, 5) int64: chromosome id, condition id, start, end, summit of matching intervals.
+
+    Integers only, read from the DBAPI cursor straight into numpy: building a Row object
+    per interval would cost seconds over a million intervals.
+    """
     query = (
         sa.select(
             intervals.c.chromosome_id,
-            conditions.c.name,
+            intervals.c.condition_id,
             intervals.c.start,
             intervals.c.end,
-            intervals.c.summit,
+            sa.func.coalesce(intervals.c.summit, -1),
         )
         .select_from(_interval_source())
         .where(intervals.c.chromosome_id.in_(region_ids))
@@ -218,9 +236,15 @@ def _select_intervals(
     clause = where.interval_clause(_interval_columns())
     if clause is not None:
         query = query.where(clause)
-    if explicit:
-        query = query.where(conditions.c.name.in_(label_columns))
-    return list(connection.execute(query))
+    if condition_ids is not None:
+        query = query.where(intervals.c.condition_id.in_(condition_ids))
+    cursor = connection.execute(query).cursor
+    chunks = []
+    while rows := cursor.fetchmany(100_000):
+        chunks.append(np.array(rows, dtype=np.int64).reshape(-1, _PLAN_COLUMNS))
+    if not chunks:
+        return np.zeros((0, _PLAN_COLUMNS), dtype=np.int64)
+    return np.concatenate(chunks)
 
 
 def _assemble(
@@ -229,22 +253,14 @@ def _assemble(
     store: GenomeStore,
     regions: list[sa.Row],
     label_columns: list[str],
-    rows: list[sa.Row],
+    column_ids: list[int],
+    rows: np.ndarray,
 ) -> Plan:
     lengths = np.array([r.length for r in regions], dtype=np.int64)
     bases = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
-    region_index = {r.id: k for k, r in enumerate(regions)}
-    column_index = {name: c for c, name in enumerate(label_columns)}
-
-    if rows:
-        chrom_ids, names, starts, ends, summits = zip(*rows, strict=True)
-        region = np.fromiter((region_index[i] for i in chrom_ids), np.int64, len(rows))
-        column = np.fromiter((column_index.get(n, -1) for n in names), np.int64, len(rows))
-        starts = np.array(starts, dtype=np.int64)
-        ends = np.array(ends, dtype=np.int64)
-        summit = np.array([-1 if s is None else s for s in summits], dtype=np.int64)
-    else:
-        region = column = starts = ends = summit = np.zeros(0, dtype=np.int64)
+    region = _lookup(np.array([r.id for r in regions], dtype=np.int64), rows[:, 0])
+    column = _lookup(np.array(column_ids, dtype=np.int64), rows[:, 1])
+    starts, ends, summit = rows[:, 2], rows[:, 3], rows[:, 4]
     centres = np.where(summit >= 0, starts + summit, (starts + ends) // 2)
 
     labelled = column >= 0
@@ -280,6 +296,15 @@ def _assemble(
         label_columns=label_columns,
         coverage=coverage,
     )
+
+
+def _lookup(keys: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Position of each value in ``keys`` (-1 where absent), vectorised."""
+    if keys.size == 0:
+        return np.full(values.shape, -1, dtype=np.int64)
+    order = np.argsort(keys, kind="stable")
+    positions = order[np.minimum(np.searchsorted(keys[order], values), keys.size - 1)]
+    return np.where(keys[positions] == values, positions, -1)
 
 
 def _sample(
@@ -368,15 +393,20 @@ def _drop_n_windows(
 class PlanCache:
     """A bounded LRU of plans keyed by spec and catalog version; one compile per key."""
 
-    def __init__(self, compile_fn: Callable[[DatasetSpec], Plan], max_plans: int = 16) -> None:
+    def __init__(
+        self, compile_fn: Callable[[DatasetSpec, Where], Plan], max_plans: int = 16
+    ) -> None:
         self._compile = compile_fn
         self._max_plans = max_plans
         self._plans: OrderedDict[tuple[str, object], Plan] = OrderedDict()
         self._building: dict[tuple[str, object], threading.Lock] = {}
         self._lock = threading.Lock()
 
-    def get(self, spec: DatasetSpec, version: object = None) -> Plan:
-        key = (spec_key(spec, parse_where(spec.where)), version)
+    def get(self, spec: DatasetSpec, version: object = None, where: Where | None = None) -> Plan:
+        """The plan of ``spec`` (``where``: its constraint already parsed, if it is)."""
+        if where is None:
+            where = parse_where(spec.where)
+        key = (spec_key(spec, where), version)
         with self._lock:
             if key in self._plans:
                 self._plans.move_to_end(key)
@@ -387,7 +417,7 @@ class PlanCache:
                 if key in self._plans:
                     return self._plans[key]
             try:
-                plan = self._compile(spec)
+                plan = self._compile(spec, where)
             finally:  # a spec that fails to compile must not leave its lock behind
                 with self._lock:
                     self._building.pop(key, None)

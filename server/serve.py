@@ -40,9 +40,7 @@ from peaksql.server.interceptors import ErrorInterceptor
 from peaksql.server.limits import LimitsInterceptor
 from peaksql.server.metrics import Metrics
 from peaksql.server.observe import ObserveInterceptor
-from peaksql.server.plan import Plan, PlanCache, compile_plan
 from peaksql.server.service import DatasetEngine, PeakSQLServicer
-from peaksql.spec import DatasetSpec
 from peaksql.v1 import peaksql_pb2, peaksql_pb2_grpc
 
 log = logging.getLogger("peaksql.server")
@@ -127,20 +125,15 @@ def server_credentials(tls: TLSConfig) -> grpc.ServerCredentials:
     )
 
 
-def _timed_plans(engine: DatasetEngine, metrics: Metrics, max_plans: int) -> PlanCache:
-    def compile_timed(spec: DatasetSpec) -> Plan:
-        plan = compile_plan(engine.engine, engine.store, spec)
-        metrics.compile_seconds.observe(plan.compile_seconds)
-        return plan
-
-    return PlanCache(compile_timed, max_plans)
-
-
 def serve(config: ServerConfig) -> RunningServer:
     """Open the catalog, start the server on ``config.host:config.port`` (0: any free port)."""
-    engine = DatasetEngine(open_catalog(config), GenomeStore(config.data_dir), config.limits)
     metrics = Metrics()
-    engine.plans = _timed_plans(engine, metrics, config.limits.max_plans)
+    engine = DatasetEngine(
+        open_catalog(config),
+        GenomeStore(config.data_dir),
+        config.limits,
+        on_compile=lambda plan: metrics.compile_seconds.observe(plan.compile_seconds),
+    )
     metrics.track_plans(lambda: len(engine.plans))
     tokens = TokenStore(config.tokens_file) if config.tokens_file else None
     identify = make_identify(tokens)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TypeVar
 
@@ -19,6 +19,7 @@ from peaksql.errors import InvalidArgument, ResourceExhausted
 from peaksql.server.batches import BatchData, build_batch, iter_batches, positive_counts
 from peaksql.server.catalog import list_assemblies
 from peaksql.server.config import Limits
+from peaksql.server.constraints import Where, parse_where
 from peaksql.server.genome import GenomeStore
 from peaksql.server.ingest.intervals import list_conditions
 from peaksql.server.order import Cursor
@@ -34,11 +35,18 @@ T = TypeVar("T")
 class DatasetEngine:
     """Plans and batches over one catalog; shared by every servicer thread."""
 
-    def __init__(self, engine: sa.Engine, store: GenomeStore, limits: Limits) -> None:
+    def __init__(
+        self,
+        engine: sa.Engine,
+        store: GenomeStore,
+        limits: Limits,
+        on_compile: Callable[[Plan], None] | None = None,
+    ) -> None:
         self.engine = engine
         self.store = store
         self.limits = limits
-        self.plans = PlanCache(lambda spec: compile_plan(engine, store, spec), limits.max_plans)
+        self.on_compile = on_compile
+        self.plans = PlanCache(self._compile, limits.max_plans)
         self._positives_lock = threading.Lock()
 
     def plan(self, spec: DatasetSpec) -> Plan:
@@ -47,7 +55,18 @@ class DatasetEngine:
                 f"constraint is {len(spec.where)} characters, over the limit of "
                 f"{self.limits.max_constraint_length} (max_constraint_length)"
             )
-        return self.plans.get(spec, catalog_version(self.engine))
+        where = parse_where(
+            spec.where,
+            max_length=self.limits.max_constraint_length,
+            max_in_list=self.limits.max_in_list,
+        )
+        return self.plans.get(spec, catalog_version(self.engine), where)
+
+    def _compile(self, spec: DatasetSpec, where: Where) -> Plan:
+        plan = compile_plan(self.engine, self.store, spec, where)
+        if self.on_compile is not None:
+            self.on_compile(plan)
+        return plan
 
     def positives(self, plan: Plan) -> np.ndarray:
         with self._positives_lock:

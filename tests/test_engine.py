@@ -545,7 +545,7 @@ def test_catalog_version_changes_when_a_condition_is_replaced(tmp_path):
 
 
 def test_plan_cache_forgets_specs_that_fail_to_compile():
-    def failing(spec: DatasetSpec) -> Plan:
+    def failing(spec: DatasetSpec, where: object) -> Plan:
         raise NotFound(f"nothing for {spec.seq_length}")
 
     cache = PlanCache(failing)
