@@ -3,18 +3,12 @@ and a catalog ingested through the public ingest functions.
 
     random genome + random intervals --write--> FASTA / BED / narrowPeak --ingest--> catalog
 
-The BGZF writer uses zlib alone (SAM spec §4.1), so the files stay independent of the
-Bio.bgzf reader that pyfaidx uses as the oracle::
-
-    1f 8b 08 04 | mtime 0 | xfl 0 | os ff | xlen 6 | 'B' 'C' slen=2 bsize-1 | deflate | crc | isize
-
-at most 65280 uncompressed bytes a block, then the standard 28-byte empty EOF block.
+FASTA text and BGZF come from ``tests.fasta_util`` (zlib only, independent of the
+Bio.bgzf reader that pyfaidx uses as the oracle).
 """
 
 from __future__ import annotations
 
-import struct
-import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,10 +18,7 @@ import sqlalchemy as sa
 
 from peaksql.server.ingest.assembly import add_assembly
 from peaksql.server.ingest.intervals import add_data
-
-#: Uncompressed bytes per BGZF block (the SAM spec's recommended maximum).
-BGZF_BLOCK_BYTES = 65280
-BGZF_EOF = bytes.fromhex("1f8b08040000000000ff0600424302001b0003000000000000000000")
+from tests import fasta_util
 
 #: Letters of a random genome, with their weights: mostly ACGT, some ambiguity codes.
 _CERTAIN = "ACGT"
@@ -37,36 +28,6 @@ _AMBIGUOUS = "RYSWKMBDHVN"
 # --- FASTA ---------------------------------------------------------------------------------
 
 
-def fasta_text(records: Iterable[tuple[str, str]], widths: int | Sequence[int] = 60) -> str:
-    """FASTA text of (name, sequence) pairs, lines of ``widths`` bases (one per record)."""
-    records = list(records)
-    widths = [widths] * len(records) if isinstance(widths, int) else list(widths)
-    parts = []
-    for (name, sequence), width in zip(records, widths, strict=True):
-        parts.append(f">{name}\n")
-        parts.extend(sequence[i : i + width] + "\n" for i in range(0, len(sequence), width))
-    return "".join(parts)
-
-
-def bgzf_block(data: bytes) -> bytes:
-    """One BGZF member holding ``data`` (at most ``BGZF_BLOCK_BYTES``)."""
-    assert len(data) <= BGZF_BLOCK_BYTES
-    compressor = zlib.compressobj(6, zlib.DEFLATED, -15)
-    deflated = compressor.compress(data) + compressor.flush()
-    block_size = 12 + 6 + len(deflated) + 8  # header + extra field + data + trailer
-    header = b"\x1f\x8b\x08\x04\x00\x00\x00\x00\x00\xff" + struct.pack("<H", 6)
-    extra = b"BC" + struct.pack("<HH", 2, block_size - 1)
-    return header + extra + deflated + struct.pack("<II", zlib.crc32(data), len(data))
-
-
-def bgzf(data: bytes) -> bytes:
-    """``data`` as a complete BGZF file: blocks, then the EOF block."""
-    blocks = (
-        bgzf_block(data[i : i + BGZF_BLOCK_BYTES]) for i in range(0, len(data), BGZF_BLOCK_BYTES)
-    )
-    return b"".join(blocks) + BGZF_EOF
-
-
 def write_fasta(
     path: Path,
     records: Iterable[tuple[str, str]],
@@ -74,9 +35,8 @@ def write_fasta(
     *,
     bgzip: bool = False,
 ) -> Path:
-    data = fasta_text(records, widths).encode("utf-8")
-    path.write_bytes(bgzf(data) if bgzip else data)
-    return path
+    """(name, sequence) records as a FASTA file (see ``tests.fasta_util``)."""
+    return fasta_util.write_fasta(path, fasta_util.fasta_text(records, widths), bgzip=bgzip)
 
 
 def random_sequence(rng: np.random.Generator, length: int) -> str:

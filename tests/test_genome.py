@@ -402,6 +402,44 @@ def _check_remove_assembly(engine, data_dir, tmp_path):
     engine.dispose()
 
 
+# --- line numbers of bad letters, property-tested -------------------------------------------
+
+_STORE_LETTERS = "ACGTRYSWKMBDHVNacgtryswkmbdhvn-"
+
+
+def _line_of(records: list[tuple[str, str]], width: int, record: int, position: int) -> int:
+    """1-based line of base ``position`` of record ``record`` in ``fasta_text(records, width)``."""
+    line = 1
+    for _, sequence in records[:record]:
+        line += 1 + -(-len(sequence) // width)
+    return line + 1 + position // width
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    genome=st.lists(st.text(_STORE_LETTERS, min_size=1, max_size=400), min_size=1, max_size=3),
+    width=st.integers(1, 70),
+    bad=st.sampled_from("XJOUZ*0@.é"),
+    where=st.tuples(st.integers(0, 10), st.integers(0, 10_000)),
+    bgzip=st.booleans(),
+)
+def test_non_iupac_character_is_reported_on_its_line(genome, width, bad, where, bgzip):
+    records = [(f"s{k}", sequence) for k, sequence in enumerate(genome)]
+    record = where[0] % len(records)
+    name, sequence = records[record]
+    position = where[1] % len(sequence)
+    records[record] = (name, sequence[:position] + bad + sequence[position + 1 :])
+    with tempfile.TemporaryDirectory() as tmp:
+        fasta = write_fasta(Path(tmp) / "bad.fa", fasta_text(records, width), bgzip=bgzip)
+        with pytest.raises(InputFileError) as caught:
+            write_store(fasta, Path(tmp) / "out" / "g.u8", progress=False)
+        line = _line_of(records, width, record, position)
+        assert (caught.value.path, caught.value.line) == (str(fasta), line)
+        assert str(caught.value).startswith(f"{fasta}, line {line}: ")
+        assert repr(bad) in str(caught.value) and repr(name) in str(caught.value)
+        assert not (Path(tmp) / "out" / "g.u8").exists()
+
+
 # --- the bundled example and memory --------------------------------------------------------------
 
 
