@@ -9,7 +9,7 @@ python3 -m venv .venv
 python -m pip install -q --upgrade pip
 # torch 2.13.0 CPU is what the suite is tested with; any torch>=2.2 works.
 python -m pip install -q "torch==2.13.0"
-python -m pip install -q -e ".[server,bigwig,torch,test]"
+python -m pip install -q -e ".[server,torch,test]"
 ruff check .
 ruff format --check .
 python scripts/generate_protos.py --check
