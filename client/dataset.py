@@ -9,8 +9,6 @@ loop has consumed (not what was prefetched), so a resumed run continues exactly.
 
 from __future__ import annotations
 
-import queue
-import threading
 from collections.abc import Iterator, Sequence
 from contextlib import closing
 from typing import Any
@@ -19,6 +17,7 @@ import numpy as np
 
 from peaksql.client import StreamCanceller
 from peaksql.errors import InvalidArgument
+from peaksql.prefetch import read_ahead
 from peaksql.spec import DatasetSpec
 from peaksql.v1 import peaksql_pb2 as pb
 from peaksql.wire import POLICIES, unpack_labels, unpack_sequences
@@ -210,61 +209,23 @@ class Dataset:
         return (self.seed * 1_000_003 + self.epoch) * 1_000_000_007 + delivered
 
     def __iter__(self) -> Iterator[tuple[np.ndarray, ...]]:
-        """The rest of the current epoch; afterwards the dataset moves to the next one.
-
-        A loop that stops early (``break``, an exception) ends the stream: the producer
-        leaves at its next step and closing the stream cancels the call, so the server
-        stops building batches for it.
-        """
-        items: queue.Queue = queue.Queue(maxsize=self.prefetch)
-        stop = threading.Event()
+        """The rest of the current epoch; afterwards the dataset moves to the next epoch."""
         request = self._request()
-
-        def put(item: object) -> bool:
-            """Hand ``item`` to the consumer unless it has gone (then False)."""
-            while not stop.is_set():
-                try:
-                    items.put(item, timeout=0.05)
-                    return True
-                except queue.Full:
-                    continue
-            return False
-
         canceller = StreamCanceller()
 
-        def produce() -> None:
+        def decoded() -> Iterator[tuple[tuple[np.ndarray, ...], int]]:
             delivered = request.cursor.delivered
-            try:
-                with closing(self.client.stream(request, canceller)) as batches:
-                    for batch in batches:
-                        if stop.is_set():
-                            return
-                        arrays = self.decode(batch, self._decode_seed(delivered))
-                        delivered = batch.cursor.delivered
-                        if not put((arrays, delivered)):
-                            return
-                put(_END)
-            except BaseException as error:  # handed to the consumer, raised there
-                put(error)
+            with closing(self.client.stream(request, canceller)) as batches:
+                for batch in batches:
+                    yield self.decode(batch, self._decode_seed(delivered)), batch.cursor.delivered
+                    delivered = batch.cursor.delivered
 
-        worker = threading.Thread(target=produce, name="peaksql-prefetch", daemon=True)
-        worker.start()
-        try:
-            while True:
-                item = items.get()
-                if item is _END:
-                    break
-                if isinstance(item, BaseException):
-                    raise item
-                arrays, delivered = item
+        with read_ahead(decoded(), self.prefetch, on_stop=canceller.cancel) as ahead:
+            for arrays, delivered in ahead:
                 self.delivered = delivered
                 yield arrays
-            self.epoch += 1
-            self.delivered = 0
-        finally:
-            stop.set()
-            canceller.cancel()
-            worker.join(timeout=5)
+        self.epoch += 1
+        self.delivered = 0
 
     def __getitem__(self, index: int) -> tuple[np.ndarray, ...]:
         """One window by index (map-style): x (L, 4), y (C,)."""

@@ -6,16 +6,14 @@ Domain errors propagate as exceptions; ``errors.ErrorInterceptor`` turns them in
 
 from __future__ import annotations
 
-import queue
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from typing import TypeVar
 
 import numpy as np
 import sqlalchemy as sa
 
 from peaksql.errors import InvalidArgument, ResourceExhausted
+from peaksql.prefetch import read_ahead
 from peaksql.server.batches import BatchData, build_batch, iter_batches, positive_counts
 from peaksql.server.catalog import list_assemblies
 from peaksql.server.config import Limits
@@ -28,8 +26,6 @@ from peaksql.spec import DatasetSpec
 from peaksql.v1 import peaksql_pb2 as pb
 from peaksql.v1 import peaksql_pb2_grpc as pb_grpc
 from peaksql.wire import pack_labels
-
-T = TypeVar("T")
 
 
 class DatasetEngine:
@@ -118,57 +114,6 @@ def batch_message(batch: BatchData, seq_length: int, include_coordinates: bool) 
 READ_AHEAD_BATCHES = 2
 #: Below this many bytes a batch is cheaper to build than to hand between threads.
 READ_AHEAD_MIN_BYTES = 64 << 10
-_DONE = object()
-
-
-@contextmanager
-def read_ahead(items: Iterator[T], depth: int) -> Iterator[Iterator[T]]:
-    """Produce ``items`` on a helper thread, up to ``depth`` ahead of the consumer.
-
-    A stream's next batch is gathered, packed and labelled (numba, GIL released) while gRPC
-    serialises and sends the current one. Leaving the ``with`` stops the producer after at
-    most ``depth`` more items; a producer error is raised in the consumer.
-    """
-    if depth <= 0:
-        yield items
-        return
-    buffer: queue.Queue = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def put(item: object) -> bool:
-        while not stop.is_set():
-            try:
-                buffer.put(item, timeout=0.05)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def produce() -> None:
-        try:
-            for item in items:
-                if not put(item):
-                    return
-            put(_DONE)
-        except BaseException as error:  # re-raised in the consumer
-            put(error)
-
-    def consume() -> Iterator[T]:
-        while True:
-            item = buffer.get()
-            if item is _DONE:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-
-    worker = threading.Thread(target=produce, name="peaksql-read-ahead", daemon=True)
-    worker.start()
-    try:
-        yield consume()
-    finally:
-        stop.set()
-        worker.join()
 
 
 def _spec(message: pb.DatasetSpec) -> DatasetSpec:
