@@ -294,8 +294,11 @@ class Client:
         response = self.call("ListConditions", pb.ListConditionsRequest())
         return [ConditionInfo(c.name, c.assembly, c.num_intervals) for c in response.conditions]
 
-    def describe(self, spec: DatasetSpec) -> Description:
-        r = self.call("Describe", pb.DescribeRequest(spec=spec.to_proto()))
+    def describe(self, spec: DatasetSpec, *, count_positives: bool = True) -> Description:
+        """What ``spec`` resolves to; ``count_positives=False`` skips the pass over all labels
+        (``num_positive`` is then all zeros), which matters for genome-wide datasets."""
+        request = pb.DescribeRequest(spec=spec.to_proto(), skip_positives=not count_positives)
+        r = self.call("Describe", request)
         return Description(
             num_windows=r.num_windows,
             regions=tuple(

@@ -105,6 +105,7 @@ class Dataset:
         self.epoch = epoch
         self.delivered = 0
         self._description = None
+        self._shape = None
 
     # -- metadata --------------------------------------------------------------------------
     def describe(self):  # type: ignore[no-untyped-def]
@@ -113,13 +114,21 @@ class Dataset:
             self._description = self.client.describe(self.spec)
         return self._description
 
+    def _cheap_description(self):  # type: ignore[no-untyped-def]
+        """Windows and label columns, without counting positives (fast at genome scale)."""
+        if self._description is not None:
+            return self._description
+        if self._shape is None:
+            self._shape = self.client.describe(self.spec, count_positives=False)
+        return self._shape
+
     @property
     def num_windows(self) -> int:
-        return self.describe().num_windows
+        return self._cheap_description().num_windows
 
     @property
     def label_columns(self) -> tuple[str, ...]:
-        return self.describe().label_columns
+        return self._cheap_description().label_columns
 
     def num_windows_per_epoch(self) -> int:
         """Windows this rank sees per epoch."""

@@ -153,7 +153,11 @@ class PeakSQLServicer(pb_grpc.PeakSQLServicer):
     def Describe(self, request, context):
         plan = self.engine.plan(_spec(request.spec))
         counts = plan.windows.per_region_counts(len(plan.region_names))
-        positives = self.engine.positives(plan)
+        positives = (
+            np.zeros(len(plan.label_columns), dtype=np.int64)
+            if request.skip_positives
+            else self.engine.positives(plan)
+        )
         region_sql = " AND ".join(t.sql() for t in plan.where.region_terms)
         interval_sql = " AND ".join(t.sql() for t in plan.where.interval_terms)
         return pb.DescribeResponse(

@@ -20,6 +20,7 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 import peaksql
 from peaksql.dataset import Dataset
 from peaksql.errors import InvalidArgument, Unavailable
+from peaksql.server.batches import positive_counts
 from peaksql.spec import DatasetSpec
 from peaksql.v1 import peaksql_pb2 as pb
 from peaksql.wire import pack_labels, unpack_labels, unpack_sequences
@@ -184,6 +185,20 @@ def test_constraint_restricts_regions_and_labelling_intervals(client, reference,
         for label, (_, region, start) in zip(labels, coordinates(batch), strict=True):
             chromosome = ("chr1", "chr3")[region]
             assert label.tolist() == truth.labels(spec, chromosome, start, 8.0).tolist()
+
+
+def test_describe_can_skip_counting_positives(client, reference) -> None:
+    spec = DatasetSpec(seq_length=SEQ_LENGTH, stride=50, label="any")
+    full = client.describe(spec)
+    cheap = client.describe(spec, count_positives=False)
+    assert any(full.num_positive) and cheap.num_positive == (0,) * len(full.label_columns)
+    assert (cheap.num_windows, cheap.regions, cheap.label_columns) == (
+        full.num_windows,
+        full.regions,
+        full.label_columns,
+    )
+    plan = reference.plan(spec)
+    np.testing.assert_array_equal(full.num_positive, positive_counts(plan))
 
 
 def test_dataset_decodes_the_engine_bytes(client, reference) -> None:

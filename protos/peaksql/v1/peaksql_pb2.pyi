@@ -187,10 +187,12 @@ class ListConditionsResponse(_message.Message):
     def __init__(self, conditions: _Optional[_Iterable[_Union[Condition, _Mapping]]] = ...) -> None: ...
 
 class DescribeRequest(_message.Message):
-    __slots__ = ("spec",)
+    __slots__ = ("spec", "skip_positives")
     SPEC_FIELD_NUMBER: _ClassVar[int]
+    SKIP_POSITIVES_FIELD_NUMBER: _ClassVar[int]
     spec: DatasetSpec
-    def __init__(self, spec: _Optional[_Union[DatasetSpec, _Mapping]] = ...) -> None: ...
+    skip_positives: bool
+    def __init__(self, spec: _Optional[_Union[DatasetSpec, _Mapping]] = ..., skip_positives: _Optional[bool] = ...) -> None: ...
 
 class Region(_message.Message):
     __slots__ = ("assembly", "chromosome", "length", "num_windows")
