@@ -34,6 +34,30 @@ def gather_pack(genome: np.ndarray, starts: np.ndarray, seq_length: int, out: np
             row[half] = (source[seq_length - 1] & low) << shift
 
 
+@numba.njit(inline="always")
+def _first_greater(values: np.ndarray, lo: int, hi: int, x: int) -> int:
+    """First i in [lo, hi) with values[i] > x (hi if none): searchsorted 'right'."""
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if values[mid] <= x:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+@numba.njit(inline="always")
+def _first_not_less(values: np.ndarray, lo: int, hi: int, x: int) -> int:
+    """First i in [lo, hi) with values[i] >= x (hi if none): searchsorted 'left'."""
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if values[mid] < x:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
 @numba.njit(**JIT)
 def covered_bases(
     window_starts: np.ndarray,
@@ -42,12 +66,19 @@ def covered_bases(
     starts: np.ndarray,
     ends: np.ndarray,
     cumulative: np.ndarray,
+    bucket_ptr: np.ndarray,
+    bucket_shift: np.ndarray,
+    end_index: np.ndarray,
+    start_index: np.ndarray,
 ) -> np.ndarray:
     """Bases of ``[w, w + length)`` covered by each column's merged intervals, (B, C) int64.
 
     Column c owns ``starts/ends[ptr[c]:ptr[c+1]]`` (sorted, disjoint) and
     ``cumulative[ptr[c] + c : ptr[c+1] + c + 1]``, the prefix sums of their lengths
-    (one extra leading zero per column). Two binary searches per window and column.
+    (one extra leading zero per column). The two searches per window and column start from
+    a bucket index (``labels.Coverage``): for ``q = x >> bucket_shift[c]``,
+    ``end_index[bucket_ptr[c] + q]`` is the search result at ``q << shift``, so each search
+    only bisects the few intervals of one bucket.
     """
     num_windows = window_starts.shape[0]
     num_columns = ptr.shape[0] - 1
@@ -59,11 +90,23 @@ def covered_bases(
         col_starts = starts[lo:hi]
         col_ends = ends[lo:hi]
         col_cum = cumulative[lo + c : hi + c + 1]
+        col_end_index = end_index[bucket_ptr[c] : bucket_ptr[c + 1]]
+        col_start_index = start_index[bucket_ptr[c] : bucket_ptr[c + 1]]
+        num_buckets = col_end_index.shape[0] - 1
+        shift = bucket_shift[c]
+        count = hi - lo
         for i in range(num_windows):
             s = window_starts[i]
             e = s + length
-            first = np.searchsorted(col_ends, s, side="right")
-            last = np.searchsorted(col_starts, e, side="left")
+            q = s >> shift
+            if q >= num_buckets:
+                continue  # past the column's last interval
+            first = _first_greater(col_ends, col_end_index[q], col_end_index[q + 1], s)
+            q = e >> shift
+            if q >= num_buckets:
+                last = count
+            else:
+                last = _first_not_less(col_starts, col_start_index[q], col_start_index[q + 1], e)
             if first >= last:
                 continue
             total = col_cum[last] - col_cum[first]

@@ -29,6 +29,10 @@ class Coverage:
     cumulative: np.ndarray  # prefix sums, one leading 0 per column
     points_ptr: np.ndarray
     points: np.ndarray  # sorted summits / midpoints
+    bucket_ptr: np.ndarray  # column c's bucket index: bucket_ptr[c]:bucket_ptr[c+1]
+    bucket_shift: np.ndarray  # bucket width 2**shift per column
+    end_index: np.ndarray  # searchsorted(ends, q << shift, 'right') per bucket q
+    start_index: np.ndarray  # searchsorted(starts, q << shift, 'left') per bucket q
 
     @property
     def num_columns(self) -> int:
@@ -64,12 +68,29 @@ class Coverage:
             point_columns, points = columns, np.asarray(points, dtype=np.int64)
         order = np.lexsort((points, point_columns))
         points_ptr = np.searchsorted(point_columns[order], np.arange(num_columns + 1), "left")
-        return cls(ptr, m_starts, m_ends, cumulative, points_ptr.astype(np.int64), points[order])
+        return cls(
+            ptr,
+            m_starts,
+            m_ends,
+            cumulative,
+            points_ptr.astype(np.int64),
+            points[order],
+            *_bucket_index(ptr, m_starts, m_ends),
+        )
 
     def covered(self, window_starts: np.ndarray, length: int) -> np.ndarray:
         """Covered bases of each ``[w, w + length)`` per column, (B, C) int64."""
         return kernels.covered_bases(
-            window_starts, length, self.ptr, self.starts, self.ends, self.cumulative
+            window_starts,
+            length,
+            self.ptr,
+            self.starts,
+            self.ends,
+            self.cumulative,
+            self.bucket_ptr,
+            self.bucket_shift,
+            self.end_index,
+            self.start_index,
         )
 
     def label(
@@ -91,6 +112,39 @@ class Coverage:
             # once here) labels an uncovered window positive for fraction=1e-12
             return covered / length >= fraction
         raise ValueError(f"unknown label mode {mode!r}")
+
+
+def _bucket_index(
+    ptr: np.ndarray, starts: np.ndarray, ends: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per column, the search results at every multiple of a power-of-two bucket width.
+
+    The width is chosen so a column has about one bucket per interval: a window's searches
+    then bisect about one interval instead of all of them (memory: two int64 per interval).
+    """
+    shifts, end_parts, start_parts, sizes = [], [], [], [0]
+    for c in range(ptr.shape[0] - 1):
+        col_starts, col_ends = starts[ptr[c] : ptr[c + 1]], ends[ptr[c] : ptr[c + 1]]
+        if col_ends.size == 0:
+            shifts.append(0)
+            end_parts.append(np.zeros(1, dtype=np.int64))
+            start_parts.append(np.zeros(1, dtype=np.int64))
+            sizes.append(1)
+            continue
+        last = int(col_ends[-1])
+        shift = max(0, int(np.ceil(np.log2(max(last, 1) / col_ends.size))))
+        edges = np.arange((last >> shift) + 2, dtype=np.int64) << shift
+        shifts.append(shift)
+        end_parts.append(np.searchsorted(col_ends, edges, side="right").astype(np.int64))
+        start_parts.append(np.searchsorted(col_starts, edges, side="left").astype(np.int64))
+        sizes.append(edges.size)
+    empty = np.zeros(0, dtype=np.int64)
+    return (
+        np.cumsum(sizes).astype(np.int64),
+        np.array(shifts, dtype=np.int64),
+        np.concatenate(end_parts) if end_parts else empty,
+        np.concatenate(start_parts) if start_parts else empty,
+    )
 
 
 def _merge(

@@ -1,0 +1,38 @@
+"""Coverage (merged intervals, prefix sums, bucket index) against painted boolean arrays."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from peaksql.server.labels import Coverage
+
+intervals = st.lists(
+    st.tuples(st.integers(0, 3), st.integers(0, 5000), st.integers(0, 400)), max_size=80
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    intervals=intervals,
+    windows=st.lists(st.integers(0, 6000), min_size=1, max_size=40),
+    length=st.integers(1, 300),
+)
+def test_covered_bases_equal_painted_coverage(intervals, windows, length):
+    num_columns = 4
+    columns = np.array([c for c, _, _ in intervals], dtype=np.int64)
+    starts = np.array([s for _, s, _ in intervals], dtype=np.int64)
+    ends = starts + np.array([n for _, _, n in intervals], dtype=np.int64)
+    coverage = Coverage.build(num_columns, columns, starts, ends)
+    painted = np.zeros((num_columns, 7000), dtype=bool)
+    for c, s, e in zip(columns, starts, ends, strict=True):
+        painted[c, s:e] = True
+    expected = np.array(
+        [[painted[c, w : w + length].sum() for c in range(num_columns)] for w in windows]
+    )
+    got = coverage.covered(np.array(windows, dtype=np.int64), length)
+    np.testing.assert_array_equal(got, expected)
+    np.testing.assert_array_equal(
+        coverage.label("any", np.array(windows), length, 0.5), expected > 0
+    )
