@@ -16,13 +16,21 @@ from typing import Any
 import numpy as np
 
 from peaksql.client import StreamCanceller
-from peaksql.errors import InvalidArgument
+from peaksql.errors import InvalidArgument, ResourceExhausted
 from peaksql.prefetch import read_ahead
 from peaksql.spec import DatasetSpec
 from peaksql.v1 import peaksql_pb2 as pb
 from peaksql.wire import POLICIES, unpack_labels, unpack_sequences
 
 _END = object()
+
+
+#: Bytes of packed bases a stream message aims at: gRPC costs about 0.1-0.2 ms a message
+#: in Python, so small batches travel several to a message (chosen by a sweep in
+#: tests/benchmarks) and are split by the client.
+MESSAGE_BYTES = 256 << 10
+#: Most windows one message asks for (the server's default max_batch_size is 65,536).
+MAX_WINDOWS_PER_MESSAGE = 16_384
 
 
 def num_positions(num_windows: int, rank: int, world_size: int, equal: bool) -> int:
@@ -170,10 +178,10 @@ class Dataset:
         self.delivered = int(state["delivered"])
 
     # -- data ------------------------------------------------------------------------------
-    def _request(self) -> pb.StreamRequest:
+    def _request(self, windows_per_message: int) -> pb.StreamRequest:
         return pb.StreamRequest(
             spec=self.spec.to_proto(),
-            batch_size=self.batch_size,
+            batch_size=windows_per_message,
             shuffle=self.shuffle,
             seed=self.seed,
             cursor=pb.Cursor(
@@ -186,50 +194,99 @@ class Dataset:
             include_coordinates=self.include_coordinates,
         )
 
+    def windows_per_message(self) -> int:
+        """A multiple of ``batch_size`` filling about ``MESSAGE_BYTES`` of packed bases."""
+        window_bytes = (self.spec.seq_length + 1) // 2
+        batches = max(1, MESSAGE_BYTES // (self.batch_size * window_bytes))
+        batches = min(batches, max(1, MAX_WINDOWS_PER_MESSAGE // self.batch_size))
+        return self.batch_size * batches
+
+    def _decode_rows(self, rows: np.ndarray, seq_length: int, decode_seed: int) -> np.ndarray:
+        """Packed rows (B, ceil(L/2)) -> x: one-hot (B, L, 4), or a copy of the rows if packed."""
+        if self.packed:
+            return rows.copy()
+        return unpack_sequences(
+            rows,
+            rows.shape[0],
+            seq_length,
+            policy=self.policy,
+            dtype=self.dtype,
+            seed=decode_seed,
+        )
+
+    def _split(
+        self, batch: pb.Batch, delivered: int
+    ) -> Iterator[tuple[tuple[np.ndarray, ...], int]]:
+        """One message -> its batches of ``batch_size`` as (arrays, delivered after each).
+
+        Each batch is decoded with the seed of its own position, so the arrays do not depend
+        on how many batches shared a message.
+        """
+        size = batch.batch_size
+        packed = np.frombuffer(batch.sequences, np.uint8).reshape(size, -1)
+        y = unpack_labels(batch.labels.data, tuple(batch.labels.shape), batch.labels.dtype)
+        y = y.astype(self.label_dtype, copy=False)
+        coordinates = self._coordinates(batch) if self.include_coordinates else None
+        for begin in range(0, size, self.batch_size):
+            end = min(begin + self.batch_size, size)
+            x = self._decode_rows(
+                packed[begin:end], batch.seq_length, self._decode_seed(delivered + begin)
+            )
+            arrays = (x, y[begin:end])
+            if coordinates is not None:
+                arrays += (coordinates[begin:end],)
+            yield arrays, delivered + end
+
+    @staticmethod
+    def _coordinates(batch: pb.Batch) -> np.ndarray:
+        c = batch.coordinates
+        return np.stack(
+            [np.frombuffer(b, dtype="<i8") for b in (c.window_index, c.region_index, c.start)],
+            axis=1,
+        )
+
     def decode(self, batch: pb.Batch, decode_seed: int) -> tuple[np.ndarray, ...]:
-        """A Batch message -> (x, y) or (x, y, coordinates) numpy arrays.
+        """A Batch message -> (x, y) or (x, y, coordinates) numpy arrays, as one batch.
 
         With ``packed=True`` x stays in wire layout, (B, ceil(L/2)) uint8, for decoding
         elsewhere (e.g. on the GPU by ``peaksql.torch``).
         """
-        if self.packed:
-            x = np.frombuffer(batch.sequences, np.uint8).reshape(batch.batch_size, -1).copy()
-        else:
-            x = unpack_sequences(
-                batch.sequences,
-                batch.batch_size,
-                batch.seq_length,
-                policy=self.policy,
-                dtype=self.dtype,
-                seed=decode_seed,
-            )
+        packed = np.frombuffer(batch.sequences, np.uint8).reshape(batch.batch_size, -1)
+        x = self._decode_rows(packed, batch.seq_length, decode_seed)
         y = unpack_labels(batch.labels.data, tuple(batch.labels.shape), batch.labels.dtype)
         y = y.astype(self.label_dtype, copy=False)
         if not self.include_coordinates:
             return x, y
-        c = batch.coordinates
-        coordinates = np.stack(
-            [np.frombuffer(b, dtype="<i8") for b in (c.window_index, c.region_index, c.start)],
-            axis=1,
-        )
-        return x, y, coordinates
+        return x, y, self._coordinates(batch)
 
     def _decode_seed(self, delivered: int) -> int:
         return (self.seed * 1_000_003 + self.epoch) * 1_000_000_007 + delivered
 
     def __iter__(self) -> Iterator[tuple[np.ndarray, ...]]:
-        """The rest of the current epoch; afterwards the dataset moves to the next epoch."""
-        request = self._request()
+        """The rest of the current epoch; afterwards the dataset moves to the next epoch.
+
+        Small batches travel several to a gRPC message (``windows_per_message``) and are
+        split here: the same windows, in the same batches, for a fraction of the per-message
+        cost. A server whose limits refuse such messages gets one batch per message.
+        """
         canceller = StreamCanceller()
 
-        def decoded() -> Iterator[tuple[tuple[np.ndarray, ...], int]]:
-            delivered = request.cursor.delivered
-            with closing(self.client.stream(request, canceller)) as batches:
-                for batch in batches:
-                    yield self.decode(batch, self._decode_seed(delivered)), batch.cursor.delivered
-                    delivered = batch.cursor.delivered
+        def batches() -> Iterator[tuple[tuple[np.ndarray, ...], int]]:
+            delivered = self.delivered
+            sizes = dict.fromkeys((self.windows_per_message(), self.batch_size))
+            for attempt, windows in enumerate(sizes):
+                request = self._request(windows)
+                try:
+                    with closing(self.client.stream(request, canceller)) as messages:
+                        for message in messages:
+                            yield from self._split(message, delivered)
+                            delivered = message.cursor.delivered
+                    return
+                except ResourceExhausted:
+                    if delivered != self.delivered or attempt == len(sizes) - 1:
+                        raise
 
-        with read_ahead(decoded(), self.prefetch, on_stop=canceller.cancel) as ahead:
+        with read_ahead(batches(), self.prefetch, on_stop=canceller.cancel) as ahead:
             for arrays, delivered in ahead:
                 self.delivered = delivered
                 yield arrays
