@@ -7,12 +7,12 @@ kernel call; no per-window Python and no SQL.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from peaksql.server import kernels
-from peaksql.server.order import Cursor, positions_for, window_indices
+from peaksql.server.order import Cursor, EpochOrder, positions_for
 from peaksql.server.plan import Plan
 
 
@@ -78,27 +78,19 @@ def iter_batches(
     equal_shares: bool = False,
     max_batches: int = 0,
 ) -> Iterator[BatchData]:
-    """One rank's share of one epoch from ``cursor``, ``batch_size`` windows at a time."""
-    num_windows = plan.num_windows
-    delivered = cursor.delivered
+    """One rank's share of one epoch from ``cursor``, ``batch_size`` windows at a time.
+
+    The epoch's order (its round keys) is set up once per stream, not per batch.
+    """
+    order = EpochOrder(plan.num_windows, seed, cursor.epoch, shuffle)
     made = 0
     while not max_batches or made < max_batches:
-        position_cursor = Cursor(cursor.epoch, cursor.rank, cursor.world_size, delivered)
-        positions = positions_for(position_cursor, batch_size, num_windows, equal=equal_shares)
+        positions = positions_for(cursor, batch_size, plan.num_windows, equal=equal_shares)
         if positions.size == 0:
             return
-        indices = window_indices(positions, num_windows, seed, cursor.epoch, shuffle)
-        batch = build_batch(plan, indices)
-        delivered += int(positions.size)
+        cursor = cursor.advanced(int(positions.size))
         made += 1
-        yield BatchData(
-            batch.sequences,
-            batch.labels,
-            batch.window_indices,
-            batch.regions,
-            batch.starts,
-            Cursor(cursor.epoch, cursor.rank, cursor.world_size, delivered),
-        )
+        yield replace(build_batch(plan, order.window_indices(positions)), cursor=cursor)
 
 
 def positive_counts(plan: Plan, chunk: int = 65_536) -> np.ndarray:

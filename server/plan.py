@@ -280,7 +280,7 @@ def _assemble(
     if spec.max_n_fraction is not None:
         region_genomes = [genomes[a] for a in region_assembly]
         windows = _drop_n_windows(
-            spec, windows, region_genomes, store_offsets, lengths, spec.max_n_fraction
+            spec, windows, region_genomes, store_offsets, lengths, bases, spec.max_n_fraction
         )
     return Plan(
         spec=spec,
@@ -366,6 +366,7 @@ def _drop_n_windows(
     genomes: list[np.ndarray],
     store_offsets: np.ndarray,
     lengths: np.ndarray,
+    bases: np.ndarray,
     max_n_fraction: float,
 ) -> ListedWindows:
     """Keep windows whose fraction of N bases is at most ``max_n_fraction``."""
@@ -373,7 +374,6 @@ def _drop_n_windows(
     listed = (
         windows if isinstance(windows, ListedWindows) else ListedWindows.from_window_set(windows)
     )
-    bases = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
     run_starts, run_ends = [], []
     for k, genome in enumerate(genomes):
         s, e = _n_runs(genome, int(store_offsets[k]), int(lengths[k]))
