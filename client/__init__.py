@@ -7,8 +7,7 @@ constraint -> plan -> windows -> gather/pack -> Batch -> unpack -> (x, y)
 """
 
 from peaksql.client import Client
-from peaksql.dataset import Dataset
-from peaksql.errors import (
+from peaksql.core.errors import (
     AlreadyExists,
     ConstraintError,
     InputFileError,
@@ -18,7 +17,8 @@ from peaksql.errors import (
     ResourceExhausted,
     Unauthenticated,
 )
-from peaksql.spec import DatasetSpec
+from peaksql.core.spec import DatasetSpec
+from peaksql.dataset import Dataset
 
 __version__ = "0.1.0"
 

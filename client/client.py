@@ -27,8 +27,8 @@ from typing import Any, TypeVar
 import grpc
 import numpy as np
 
-from peaksql.errors import ERROR_BY_CODE, PeakSQLError, Unavailable
-from peaksql.spec import DatasetSpec
+from peaksql.core.errors import ERROR_BY_CODE, PeakSQLError, Unavailable
+from peaksql.core.spec import DatasetSpec
 from peaksql.v1 import peaksql_pb2 as pb
 from peaksql.v1 import peaksql_pb2_grpc as pb_grpc
 

@@ -16,11 +16,11 @@ from typing import Any
 import numpy as np
 
 from peaksql.client import StreamCanceller
-from peaksql.errors import InvalidArgument, ResourceExhausted
-from peaksql.prefetch import read_ahead
-from peaksql.spec import DatasetSpec
+from peaksql.core.errors import InvalidArgument, ResourceExhausted
+from peaksql.core.prefetch import read_ahead
+from peaksql.core.spec import DatasetSpec
+from peaksql.core.wire import POLICIES, unpack_labels, unpack_sequences
 from peaksql.v1 import peaksql_pb2 as pb
-from peaksql.wire import POLICIES, unpack_labels, unpack_sequences
 
 _END = object()
 

@@ -21,8 +21,8 @@ import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
 from peaksql.client import Client
+from peaksql.core.wire import byte_table
 from peaksql.dataset import Dataset
-from peaksql.wire import byte_table
 
 _TORCH_DTYPES = {torch.float32: np.float32, torch.float16: np.float16, torch.uint8: np.uint8}
 _tables: dict[tuple[str, torch.dtype, str], torch.Tensor] = {}

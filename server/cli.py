@@ -9,7 +9,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from peaksql.errors import InvalidArgument, PeakSQLError
+from peaksql.core.errors import InvalidArgument, PeakSQLError
 from peaksql.server.config import resolve_data_dir, resolve_db
 
 DESCRIPTION = """\
@@ -279,7 +279,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _open(args: argparse.Namespace):  # type: ignore[no-untyped-def]
-    from peaksql.server.db.engine import open_database
+    from peaksql.server.catalog.database import open_database
 
     data_dir = resolve_data_dir(args.data_dir)
     return open_database(resolve_db(args.db, data_dir)), data_dir
@@ -320,8 +320,7 @@ def _cmd_add_data(args: argparse.Namespace) -> None:
 
 
 def _cmd_list(args: argparse.Namespace) -> None:
-    from peaksql.server.catalog import list_assemblies
-    from peaksql.server.ingest.intervals import list_conditions
+    from peaksql.server.catalog.queries import list_assemblies, list_conditions
 
     engine, _ = _open(args)
     found = list_assemblies(engine)
@@ -370,20 +369,20 @@ def _cmd_remove(args: argparse.Namespace) -> None:
 
 
 def _cmd_serve(args: argparse.Namespace) -> None:
-    from peaksql.server.logs import configure_logging
-    from peaksql.server.serve import serve_forever
+    from peaksql.server.rpc.logs import configure_logging
+    from peaksql.server.rpc.serve import serve_forever
 
     configure_logging(_setting(args.log_format, "PEAKSQL_LOG_FORMAT", str, "json"))
     serve_forever(_serve_config(args))
 
 
 def _cmd_migrate(args: argparse.Namespace) -> None:
-    from peaksql.server.db.engine import schema_revision
+    from peaksql.server.catalog.database import schema_revision
 
     engine, _ = _open(args)
     print(f"catalog schema at revision {schema_revision(engine)}")
     if args.reader_role:
-        from peaksql.server.roles import grant_read_only
+        from peaksql.server.catalog.roles import grant_read_only
 
         password_file = args.reader_password_file
         password = Path(password_file).read_text().strip() if password_file else None
@@ -420,7 +419,7 @@ def _cmd_healthcheck(args: argparse.Namespace) -> None:
 
 
 def _cmd_example(args: argparse.Namespace) -> None:
-    from peaksql.server.example_data import build_example
+    from peaksql.server.ingest.example import build_example
 
     engine, data_dir = _open(args)
     build_example(engine, data_dir, progress=not args.quiet)

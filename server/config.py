@@ -92,7 +92,7 @@ class TLSConfig:
 class ServerConfig:
     """Everything ``serve`` needs; the CLI fills it from flags and environment.
 
-    ``tokens_file``: bearer tokens, one a line (see ``peaksql.server.auth``); None serves
+    ``tokens_file``: bearer tokens, one a line (see ``peaksql.server.rpc.auth``); None serves
     without authentication (laptop use). ``metrics_port``: Prometheus metrics over HTTP on
     ``metrics_host`` (None: off; 0: any free port). ``statement_timeout_seconds`` bounds every
     SQL statement on PostgreSQL. ``migrate``: upgrade an old catalog schema at start; replicas

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import numpy as np
 
+from peaksql.server.catalog.database import open_database
 from peaksql.server.config import ServerConfig
-from peaksql.server.db.engine import open_database
 from peaksql.server.ingest.assembly import add_assembly
 from peaksql.server.ingest.intervals import add_data
-from peaksql.server.serve import RunningServer, serve
+from peaksql.server.rpc.serve import RunningServer, serve
 
 CHROMOSOME_LENGTHS = {"chr1": 30_000, "chr2": 20_000}
 

@@ -20,16 +20,16 @@ from pathlib import Path
 
 import numpy as np
 
-from peaksql.server.batches import BatchData, iter_batches
+from peaksql.core.spec import DatasetSpec
+from peaksql.server.catalog.database import open_database
+from peaksql.server.catalog.genome_store import GenomeStore
 from peaksql.server.config import Limits, ServerConfig
-from peaksql.server.db.engine import open_database
-from peaksql.server.genome import GenomeStore
+from peaksql.server.engine.batches import BatchData, iter_batches
+from peaksql.server.engine.order import Cursor
+from peaksql.server.engine.plan import Plan, compile_plan
 from peaksql.server.ingest.assembly import add_assembly
 from peaksql.server.ingest.intervals import add_data
-from peaksql.server.order import Cursor
-from peaksql.server.plan import Plan, compile_plan
-from peaksql.server.serve import RunningServer, serve
-from peaksql.spec import DatasetSpec
+from peaksql.server.rpc.serve import RunningServer, serve
 
 ASSEMBLY = "mini"
 CHROMOSOME_LENGTHS = {"chr1": 3_000, "chr2": 2_200, "chr3": 1_300}
@@ -213,7 +213,7 @@ class Truth:
     def __init__(self, folder: Path) -> None:
         import pyfaidx
 
-        from peaksql.alphabet import LETTER_TO_MASK
+        from peaksql.core.alphabet import LETTER_TO_MASK
 
         fasta = pyfaidx.Fasta(str(folder / "mini.fa"), sequence_always_upper=True)
         self.masks = {

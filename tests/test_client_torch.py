@@ -15,9 +15,9 @@ from hypothesis import strategies as st
 from torch.utils.data import DataLoader
 
 import peaksql
+from peaksql.core.wire import unpack_sequences
 from peaksql.dataset import Dataset
 from peaksql.torch import TorchDataset, unpack_on_device
-from peaksql.wire import unpack_sequences
 from tests.servers import ServerProcess, build_catalog
 
 SEQ_LENGTH = 101

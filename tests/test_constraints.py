@@ -17,8 +17,8 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from peaksql.errors import ConstraintError
-from peaksql.server.constraints import (
+from peaksql.core.errors import ConstraintError
+from peaksql.server.engine.constraints import (
     ALLOWED_COLUMNS,
     INTERVAL_COLUMNS,
     REGION_COLUMNS,

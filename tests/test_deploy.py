@@ -32,10 +32,10 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from prometheus_client.parser import text_string_to_metric_families
 
 from peaksql import Client
-from peaksql.errors import Unauthenticated
+from peaksql.core.errors import Unauthenticated
+from peaksql.core.spec import DatasetSpec
 from peaksql.server.cli import SERVE_ENVIRONMENT, build_parser
-from peaksql.server.logs import JsonFormatter, RequestIdFilter
-from peaksql.spec import DatasetSpec
+from peaksql.server.rpc.logs import JsonFormatter, RequestIdFilter
 from peaksql.v1 import peaksql_pb2 as pb
 from peaksql.v1 import peaksql_pb2_grpc as pb_grpc
 from tests.conftest import POSTGRES_URL

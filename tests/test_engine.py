@@ -27,16 +27,17 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from peaksql.errors import InvalidArgument, NotFound
-from peaksql.server import plan as plan_module
-from peaksql.server.batches import build_batch, iter_batches, positive_counts
-from peaksql.server.db.engine import open_database
-from peaksql.server.genome import GenomeStore
+from peaksql.core.errors import InvalidArgument, NotFound
+from peaksql.core.spec import DatasetSpec
+from peaksql.core.wire import unpack_masks, unpack_sequences
+from peaksql.server.catalog.database import open_database
+from peaksql.server.catalog.genome_store import GenomeStore
+from peaksql.server.engine import plan as plan_module
+from peaksql.server.engine.batches import build_batch, iter_batches, positive_counts
+from peaksql.server.engine.order import Cursor
+from peaksql.server.engine.plan import Plan, compile_plan
+from peaksql.server.engine.plan_cache import PlanCache, catalog_version
 from peaksql.server.ingest.intervals import add_data, remove_condition
-from peaksql.server.order import Cursor
-from peaksql.server.plan import Plan, PlanCache, catalog_version, compile_plan
-from peaksql.spec import DatasetSpec
-from peaksql.wire import unpack_masks, unpack_sequences
 from tests import reference
 from tests.helpers import Catalog, IntervalFile, ingest, random_catalog
 from tests.reference import ReferenceCatalog, ReferenceDataset
@@ -190,7 +191,7 @@ def assert_engine_matches(
     assert np.array_equal(batch.labels, expected.labels)
 
     L = spec.seq_length
-    if num == 0:  # peaksql.wire cannot unpack an empty batch (reported); nothing to compare
+    if num == 0:  # peaksql.core.wire cannot unpack an empty batch (reported); nothing to compare
         assert batch.sequences.shape == (0, (L + 1) // 2)
     elif policy == "random":
         decoded = unpack_sequences(batch.sequences, num, L, policy="random", seed=spec.seed)
@@ -395,13 +396,13 @@ def test_all_ranks_cover_every_window_once(sqlite_catalogs, world_size, shuffle)
 _CHILD = """
 import hashlib, json, sys
 from pathlib import Path
-from peaksql.server.batches import iter_batches
-from peaksql.server.db.engine import open_database
-from peaksql.server.genome import GenomeStore
+from peaksql.server.engine.batches import iter_batches
+from peaksql.server.catalog.database import open_database
+from peaksql.server.catalog.genome_store import GenomeStore
 from peaksql.server.ingest.intervals import add_data, remove_condition
-from peaksql.server.order import Cursor
-from peaksql.server.plan import compile_plan
-from peaksql.spec import DatasetSpec
+from peaksql.server.engine.order import Cursor
+from peaksql.server.engine.plan import compile_plan
+from peaksql.core.spec import DatasetSpec
 args = json.loads(sys.argv[1])
 plan = compile_plan(
     open_database(args["db"]), GenomeStore(Path(args["data"])), DatasetSpec(**args["spec"])

@@ -1,5 +1,5 @@
 """Every error over the wire: the status code and message a raw stub sees, and the matching
-``peaksql.errors`` exception (same message) that the client raises, for unary calls, the
+``peaksql.core.errors`` exception (same message) that the client raises, for unary calls, the
 batch stream (``Dataset`` iteration) and map-style access.
 """
 
@@ -12,16 +12,16 @@ import grpc
 import pytest
 
 import peaksql
-from peaksql.dataset import Dataset
-from peaksql.errors import (
+from peaksql.core.errors import (
     ConstraintError,
     InvalidArgument,
     NotFound,
     PeakSQLError,
     ResourceExhausted,
 )
-from peaksql.server.constraints import parse_where
-from peaksql.spec import DatasetSpec
+from peaksql.core.spec import DatasetSpec
+from peaksql.dataset import Dataset
+from peaksql.server.engine.constraints import parse_where
 from peaksql.v1 import peaksql_pb2 as pb
 from peaksql.v1 import peaksql_pb2_grpc as pb_grpc
 from tests.servers import build_catalog, running_server

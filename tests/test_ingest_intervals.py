@@ -17,17 +17,12 @@ import sqlalchemy as sa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from peaksql.errors import AlreadyExists, InputFileError, InvalidArgument, NotFound
-from peaksql.server.db.engine import open_database
-from peaksql.server.db.schema import assemblies, chromosomes, conditions, intervals
+from peaksql.core.errors import AlreadyExists, InputFileError, InvalidArgument, NotFound
+from peaksql.server.catalog.database import open_database
+from peaksql.server.catalog.queries import ConditionInfo, list_conditions
+from peaksql.server.catalog.schema import assemblies, chromosomes, conditions, intervals
 from peaksql.server.ingest.formats import detect_format, read_intervals
-from peaksql.server.ingest.intervals import (
-    ConditionInfo,
-    add_data,
-    default_condition,
-    list_conditions,
-    remove_condition,
-)
+from peaksql.server.ingest.intervals import add_data, default_condition, remove_condition
 
 SETTINGS = settings(max_examples=40, deadline=None)
 

@@ -6,7 +6,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from peaksql.server.labels import Coverage
+from peaksql.server.engine.labels import Coverage
 
 intervals = st.lists(
     st.tuples(st.integers(0, 3), st.integers(0, 5000), st.integers(0, 400)), max_size=80

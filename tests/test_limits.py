@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 
 from peaksql import Client
-from peaksql.errors import InvalidArgument, ResourceExhausted
+from peaksql.core.errors import InvalidArgument, ResourceExhausted
+from peaksql.core.spec import DatasetSpec
+from peaksql.server.catalog.database import open_database
 from peaksql.server.config import Limits
-from peaksql.server.db.engine import open_database
 from peaksql.server.ingest.assembly import add_assembly
-from peaksql.server.serve import RunningServer
-from peaksql.spec import DatasetSpec
+from peaksql.server.rpc.serve import RunningServer
 from peaksql.v1 import peaksql_pb2 as pb
 from tests.conftest import EXAMPLE_DIR
 from tests.server_fixtures import build_catalog, start

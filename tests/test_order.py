@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from peaksql.errors import InvalidArgument
-from peaksql.server.order import (
+from peaksql.core.errors import InvalidArgument
+from peaksql.server.engine.order import (
     Cursor,
     EpochOrder,
     num_positions,
@@ -118,7 +118,7 @@ def test_resume_from_any_cursor_continues_the_stream(num_windows, world_size, da
 
 
 _CHILD = (
-    "import sys, numpy as np; from peaksql.server.order import window_indices;"
+    "import sys, numpy as np; from peaksql.server.engine.order import window_indices;"
     "n, s, e = map(int, sys.argv[1:]);"
     "sys.stdout.write(window_indices(np.arange(n), n, s, e).tobytes().hex())"
 )

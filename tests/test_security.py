@@ -20,12 +20,12 @@ import sqlalchemy as sa
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from peaksql import Client
-from peaksql.errors import Unauthenticated, Unavailable
-from peaksql.server import auth
+from peaksql.core.errors import Unauthenticated, Unavailable
+from peaksql.core.spec import DatasetSpec
 from peaksql.server.cli import main
 from peaksql.server.config import ServerConfig, TLSConfig
-from peaksql.server.serve import CatalogNotReady, RunningServer, open_catalog
-from peaksql.spec import DatasetSpec
+from peaksql.server.rpc import auth
+from peaksql.server.rpc.serve import CatalogNotReady, RunningServer, open_catalog
 from tests.server_fixtures import PKI, build_catalog, make_pki, start
 
 

@@ -18,12 +18,12 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 import peaksql
+from peaksql.core.errors import InvalidArgument, Unavailable
+from peaksql.core.spec import DatasetSpec
+from peaksql.core.wire import pack_labels, unpack_labels, unpack_sequences
 from peaksql.dataset import Dataset
-from peaksql.errors import InvalidArgument, Unavailable
-from peaksql.server.batches import positive_counts
-from peaksql.spec import DatasetSpec
+from peaksql.server.engine.batches import positive_counts
 from peaksql.v1 import peaksql_pb2 as pb
-from peaksql.wire import pack_labels, unpack_labels, unpack_sequences
 from tests.servers import (
     CHROMOSOME_LENGTHS,
     Reference,
@@ -245,7 +245,7 @@ def test_len_getitem_and_get_batch_match_the_engine(client, reference) -> None:
     plan = reference.plan(train.spec)
     assert train.num_windows == plan.num_windows == 50
     assert len(train) == 7  # ceil(50 / 8)
-    from peaksql.server.batches import build_batch
+    from peaksql.server.engine.batches import build_batch
 
     for i in (0, 17, 49, -1):
         x, y = train[i]

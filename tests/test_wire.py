@@ -8,9 +8,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from peaksql import alphabet
-from peaksql.errors import InvalidArgument
-from peaksql.wire import (
+from peaksql.core import alphabet
+from peaksql.core.errors import InvalidArgument
+from peaksql.core.wire import (
     POLICIES,
     pack_labels,
     pack_sequences,

@@ -35,7 +35,7 @@ from typing import BinaryIO
 
 import numpy as np
 
-from peaksql.errors import InputFileError, InvalidArgument
+from peaksql.core.errors import InputFileError, InvalidArgument
 
 #: Longest name the ``intervals.name`` column holds (String(255)).
 MAX_NAME_LENGTH = 255

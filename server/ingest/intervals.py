@@ -20,8 +20,8 @@ import sqlalchemy as sa
 from sqlalchemy import Connection, Engine
 from tqdm import tqdm
 
-from peaksql.errors import AlreadyExists, InputFileError, InvalidArgument, NotFound
-from peaksql.server.db.schema import (
+from peaksql.core.errors import AlreadyExists, InputFileError, InvalidArgument, NotFound
+from peaksql.server.catalog.schema import (
     INTERVAL_FIELDS,
     assemblies,
     chromosomes,
@@ -45,16 +45,6 @@ class DataInfo:
     condition: str
     num_intervals: int
     format: str
-
-
-@dataclass(frozen=True)
-class ConditionInfo:
-    """One condition of the catalog, as ``list_conditions`` reports it."""
-
-    name: str
-    assembly: str
-    num_intervals: int
-    source_file: str | None
 
 
 def default_condition(path: str | Path) -> str:
@@ -135,31 +125,6 @@ def remove_condition(engine: Engine, name: str) -> int:
             ).rowcount
         connection.execute(conditions.delete().where(conditions.c.id == condition_id))
     return int(deleted)
-
-
-def list_conditions(engine: Engine) -> list[ConditionInfo]:
-    """Every condition with its assembly and interval count, sorted by name."""
-    counts = (
-        sa.select(intervals.c.condition_id, sa.func.count().label("num_intervals"))
-        .group_by(intervals.c.condition_id)
-        .subquery()
-    )
-    query = (
-        sa.select(
-            conditions.c.name,
-            assemblies.c.name.label("assembly"),
-            sa.func.coalesce(counts.c.num_intervals, 0),
-            conditions.c.source_file,
-        )
-        .join(assemblies, assemblies.c.id == conditions.c.assembly_id)
-        .outerjoin(counts, counts.c.condition_id == conditions.c.id)
-        .order_by(conditions.c.name)
-    )
-    with engine.connect() as connection:
-        return [
-            ConditionInfo(name, assembly, int(num), source)
-            for name, assembly, num, source in connection.execute(query)
-        ]
 
 
 # ---------------------------------------------------------------------------------------------

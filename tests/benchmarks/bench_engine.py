@@ -16,15 +16,15 @@ from collections.abc import Callable
 
 import numpy as np
 
-from peaksql.server.batches import iter_batches, label_windows, pack_sequences
-from peaksql.server.db.engine import open_database
-from peaksql.server.genome import GenomeStore
-from peaksql.server.order import Cursor, positions_for, window_indices
-from peaksql.server.plan import Plan, compile_plan
-from peaksql.server.service import batch_message
-from peaksql.spec import DatasetSpec
+from peaksql.core.spec import DatasetSpec
+from peaksql.core.wire import unpack_sequences
+from peaksql.server.catalog.database import open_database
+from peaksql.server.catalog.genome_store import GenomeStore
+from peaksql.server.engine.batches import iter_batches, label_windows, pack_sequences
+from peaksql.server.engine.order import Cursor, positions_for, window_indices
+from peaksql.server.engine.plan import Plan, compile_plan
+from peaksql.server.rpc.service import batch_message
 from peaksql.v1 import peaksql_pb2 as pb
-from peaksql.wire import unpack_sequences
 from tests.benchmarks.common import SEED, Row, Shape, Stopwatch
 from tests.benchmarks.data import Catalog
 
@@ -88,7 +88,8 @@ def servicer_limit(engine: Engine, shape: Shape, seconds: float) -> Row:
     """Windows/s of the servicer's own generator (plan lookup, batches, messages, serialized
     as gRPC would), with no transport: remote minus this is the cost of gRPC itself."""
     from peaksql.server.config import Limits
-    from peaksql.server.service import DatasetEngine, PeakSQLServicer
+    from peaksql.server.engine.dataset_engine import DatasetEngine
+    from peaksql.server.rpc.service import PeakSQLServicer
 
     servicer = PeakSQLServicer(DatasetEngine(engine.db, engine.store, Limits()))
     conditions = engine.catalog.peak_conditions

@@ -1,6 +1,6 @@
 """Remote figures: a server process and client processes streaming over 127.0.0.1.
 
-    ServerProcess (serve_main: peaksql.server.serve.serve, port 0)  <-gRPC-  client_job × N
+    ServerProcess (serve_main: peaksql.server.rpc.serve.serve, port 0)  <-gRPC-  client_job × N
 
 A client job either iterates ``peaksql.Dataset`` (stream + decode to float32 one-hot in the
 prefetch thread: what a training loop gets) or reads raw ``Batch`` messages (transport only).
@@ -286,7 +286,7 @@ def serve_main(argv: list[str] | None = None) -> None:
     import signal
 
     from peaksql.server.config import ServerConfig
-    from peaksql.server.serve import serve
+    from peaksql.server.rpc.serve import serve
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--db", required=True)

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from peaksql.spec import DatasetSpec
+from peaksql.core.spec import DatasetSpec
 
 #: Label mode of every benchmark spec (the issue's orientation figures use `any`).
 LABEL = "any"

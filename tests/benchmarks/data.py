@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from peaksql.server.genome import GenomeStore
+from peaksql.server.catalog.genome_store import GenomeStore
 
 SEED = 20_240_601
 ASSEMBLY = "bench"
@@ -222,7 +222,7 @@ def _write_intervals(root: Path, scale: Scale, rng: np.random.Generator) -> list
 
 
 def _ingest(catalog: Catalog, files: list[Path], log) -> None:  # type: ignore[no-untyped-def]
-    from peaksql.server.db.engine import open_database
+    from peaksql.server.catalog.database import open_database
     from peaksql.server.ingest.assembly import add_assembly
     from peaksql.server.ingest.intervals import add_data
 

@@ -7,7 +7,7 @@ Byte layout of a store file (no header, no padding, chromosomes in FASTA order):
     offset 0                 offset = len(chr1)          offset = len(chr1) + len(chr2)
     | chr1 codes ...         | chr2 codes ...            | chr3 codes ...          |
 
-One byte per base: ``peaksql.alphabet``'s 4-bit IUPAC mask in the low nibble and 0x10 where
+One byte per base: ``peaksql.core.alphabet``'s 4-bit IUPAC mask in the low nibble and 0x10 where
 the letter was lowercase (soft-masked), so every IUPAC letter, N, '-' and the case survive.
 A chromosome row keeps its ``offset`` and ``length``; reading a window afterwards is a slice
 of a read-only memmap, and the OS page cache is shared by every server process.
@@ -33,8 +33,8 @@ import numpy as np
 import pyfaidx
 from tqdm import tqdm
 
-from peaksql.alphabet import ENCODE_TABLE, INVALID, IUPAC_LETTERS
-from peaksql.errors import InputFileError
+from peaksql.core.alphabet import ENCODE_TABLE, INVALID, IUPAC_LETTERS
+from peaksql.core.errors import InputFileError
 
 #: Bases read from the FASTA per step: ingest holds about 4 copies of a chunk (text, bytes,
 #: codes), ~4 MiB whatever the genome's size; larger chunks are no faster.

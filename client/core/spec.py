@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from peaksql.errors import InvalidArgument
+from peaksql.core.errors import InvalidArgument
 from peaksql.v1 import peaksql_pb2 as pb
 
 SAMPLINGS = ("stride", "random", "around_intervals")

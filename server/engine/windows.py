@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from peaksql.errors import InvalidArgument
+from peaksql.core.errors import InvalidArgument
 
 
 class WindowSet:

@@ -9,7 +9,7 @@ Every base is a 4-bit IUPAC mask of the bases it may be, in the order A, C, G, T
 
 The genome store keeps one uint8 per base: the mask in the low nibble and
 ``SOFT_MASK_BIT`` (0x10) set where the FASTA letter was lowercase. The wire format
-packs two masks per byte, first base in the high nibble (see ``peaksql.wire``).
+packs two masks per byte, first base in the high nibble (see ``peaksql.core.wire``).
 """
 
 from __future__ import annotations

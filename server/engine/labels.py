@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from peaksql.server import kernels
+from peaksql.server.engine import kernels
 
 # Plan coordinates stay below 2**44 (17 Tbp); columns are separated by this offset so
 # one running maximum can merge every column at once.

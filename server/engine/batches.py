@@ -11,9 +11,9 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from peaksql.server import kernels
-from peaksql.server.order import Cursor, EpochOrder, positions_for
-from peaksql.server.plan import Plan
+from peaksql.server.engine import kernels
+from peaksql.server.engine.order import Cursor, EpochOrder, positions_for
+from peaksql.server.engine.plan import Plan
 
 
 @dataclass(frozen=True)

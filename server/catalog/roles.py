@@ -12,7 +12,7 @@ import re
 
 import sqlalchemy as sa
 
-from peaksql.errors import InvalidArgument
+from peaksql.core.errors import InvalidArgument
 
 _ROLE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 

@@ -15,9 +15,9 @@ from collections.abc import Callable, Iterator
 
 import grpc
 
-from peaksql.server.auth import Metadata
-from peaksql.server.logs import set_request_id
-from peaksql.server.metrics import Metrics
+from peaksql.server.rpc.auth import Metadata
+from peaksql.server.rpc.logs import set_request_id
+from peaksql.server.rpc.metrics import Metrics
 
 log = logging.getLogger("peaksql.server.rpc")
 REQUEST_ID_HEADER = "x-request-id"

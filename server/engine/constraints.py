@@ -47,7 +47,7 @@ from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 from sqlglot.tokens import Token, TokenType
 
-from peaksql.errors import ConstraintError
+from peaksql.core.errors import ConstraintError
 
 #: Chromosome-level columns: terms naming only these restrict the windowed regions.
 REGION_COLUMNS = ("assembly", "species", "chromosome", "chromosome_length")

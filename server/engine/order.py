@@ -25,10 +25,10 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from peaksql.errors import InvalidArgument
+from peaksql.core.errors import InvalidArgument
 
 try:  # the numba kernel (server extra); the numpy network below is the reference
-    from peaksql.server.kernels import feistel_walk as _fast_walk
+    from peaksql.server.engine.kernels import feistel_walk as _fast_walk
 except ImportError:  # pragma: no cover - numba missing
     _fast_walk = None
 

@@ -1,4 +1,4 @@
-"""Read-only views of the catalog: assemblies with their chromosomes."""
+"""Read-only views of the catalog: assemblies with their chromosomes, conditions with counts."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass
 
 import sqlalchemy as sa
 
-from peaksql.server.db.schema import assemblies, chromosomes
+from peaksql.server.catalog.schema import assemblies, chromosomes, conditions, intervals
 
 
 @dataclass(frozen=True)
@@ -43,3 +43,38 @@ def list_assemblies(engine: sa.Engine) -> list[AssemblyRecord]:
         AssemblyRecord(name, species, int(length), tuple(chroms))
         for name, (species, length, chroms) in grouped.items()
     ]
+
+
+@dataclass(frozen=True)
+class ConditionInfo:
+    """One condition of the catalog, as ``list_conditions`` reports it."""
+
+    name: str
+    assembly: str
+    num_intervals: int
+    source_file: str | None
+
+
+def list_conditions(engine: sa.Engine) -> list[ConditionInfo]:
+    """Every condition with its assembly and interval count, sorted by name."""
+    counts = (
+        sa.select(intervals.c.condition_id, sa.func.count().label("num_intervals"))
+        .group_by(intervals.c.condition_id)
+        .subquery()
+    )
+    query = (
+        sa.select(
+            conditions.c.name,
+            assemblies.c.name.label("assembly"),
+            sa.func.coalesce(counts.c.num_intervals, 0),
+            conditions.c.source_file,
+        )
+        .join(assemblies, assemblies.c.id == conditions.c.assembly_id)
+        .outerjoin(counts, counts.c.condition_id == conditions.c.id)
+        .order_by(conditions.c.name)
+    )
+    with engine.connect() as connection:
+        return [
+            ConditionInfo(name, assembly, int(num), source)
+            for name, assembly, num, source in connection.execute(query)
+        ]

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import grpc
 
-from peaksql.errors import InputFileError
+from peaksql.core.errors import InputFileError
 
 #: Methods callable without a token (full method-name prefixes).
 EXEMPT_PREFIXES = ("/grpc.health.v1.Health/",)

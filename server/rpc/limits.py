@@ -15,10 +15,10 @@ from collections.abc import Callable, Iterator
 
 import grpc
 
-from peaksql.errors import ConstraintError, ResourceExhausted
-from peaksql.server.auth import Metadata
+from peaksql.core.errors import ConstraintError, ResourceExhausted
 from peaksql.server.config import Limits
-from peaksql.server.constraints import parse_where
+from peaksql.server.engine.constraints import parse_where
+from peaksql.server.rpc.auth import Metadata
 
 
 class StreamSlots:

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from peaksql.server.catalog import list_assemblies
+from peaksql.server.catalog.queries import list_assemblies, list_conditions
 from peaksql.server.ingest.assembly import add_assembly
-from peaksql.server.ingest.intervals import add_data, list_conditions
+from peaksql.server.ingest.intervals import add_data
 
 EXAMPLE_ASSEMBLY = "hg19-chr20-2mb"
 EXAMPLE_CONDITIONS = ("blacklist", "cpg_islands", "ctcf_peaks", "genes", "tf_sites")

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 
 import grpc
 
-from peaksql.errors import PeakSQLError
+from peaksql.core.errors import PeakSQLError
 
 log = logging.getLogger("peaksql.server")
 

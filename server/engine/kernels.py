@@ -3,7 +3,7 @@
 Pure functions over arrays; every one releases the GIL (``nogil``) so that a thread pool
 builds batches on every core, and is cached on disk so a new server process starts warm.
 Coordinates are int64; a window is ``[start, start + length)`` in the plan's coordinate
-space (see ``peaksql.server.plan``).
+space (see ``peaksql.server.engine.plan``).
 """
 
 from __future__ import annotations

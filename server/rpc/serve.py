@@ -26,21 +26,22 @@ import sqlalchemy as sa
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from peaksql.errors import PeakSQLError
-from peaksql.server.auth import AuthInterceptor, TokenStore, make_identify
-from peaksql.server.config import ServerConfig, TLSConfig
-from peaksql.server.db.engine import (
+from peaksql.core.errors import PeakSQLError
+from peaksql.server.catalog.database import (
     create_database_engine,
     head_revision,
     schema_revision,
     upgrade,
 )
-from peaksql.server.genome import GenomeStore
-from peaksql.server.interceptors import ErrorInterceptor
-from peaksql.server.limits import LimitsInterceptor
-from peaksql.server.metrics import Metrics
-from peaksql.server.observe import ObserveInterceptor
-from peaksql.server.service import DatasetEngine, PeakSQLServicer
+from peaksql.server.catalog.genome_store import GenomeStore
+from peaksql.server.config import ServerConfig, TLSConfig
+from peaksql.server.engine.dataset_engine import DatasetEngine
+from peaksql.server.rpc.auth import AuthInterceptor, TokenStore, make_identify
+from peaksql.server.rpc.interceptors import ErrorInterceptor
+from peaksql.server.rpc.limits import LimitsInterceptor
+from peaksql.server.rpc.metrics import Metrics
+from peaksql.server.rpc.observe import ObserveInterceptor
+from peaksql.server.rpc.service import PeakSQLServicer
 from peaksql.v1 import peaksql_pb2, peaksql_pb2_grpc
 
 log = logging.getLogger("peaksql.server")

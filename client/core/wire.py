@@ -1,7 +1,7 @@
 """The packed wire format of a Batch: 4-bit sequences and small label tensors (numpy only).
 
 Sequences. A batch of ``B`` windows of length ``L`` is ``B`` rows of ``H = ceil(L / 2)``
-bytes, row-major, no header. Each base is its 4-bit IUPAC mask from ``peaksql.alphabet``
+bytes, row-major, no header. Each base is its 4-bit IUPAC mask from ``peaksql.core.alphabet``
 (bit 3 = A, bit 2 = C, bit 1 = G, bit 0 = T: A=1000, R=1010, N=1111, gap=0000; the store's
 soft-mask bit is dropped). Byte ``j`` of row ``i`` holds base ``2j`` in the high nibble and
 base ``2j + 1`` in the low nibble; an odd ``L`` pads the last low nibble with 0000::
@@ -33,8 +33,8 @@ from math import prod
 
 import numpy as np
 
-from peaksql.alphabet import MASK_BITS, POPCOUNT
-from peaksql.errors import InvalidArgument
+from peaksql.core.alphabet import MASK_BITS, POPCOUNT
+from peaksql.core.errors import InvalidArgument
 
 POLICIES: tuple[str, ...] = ("zeros", "uniform", "random", "mask")
 LABEL_DTYPES: tuple[str, ...] = ("bool", "float32")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
-from peaksql.server.db.schema import metadata
+from peaksql.server.catalog.schema import metadata
 
 connection = context.config.attributes["connection"]
 context.configure(

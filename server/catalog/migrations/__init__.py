@@ -1,0 +1,1 @@
+"""Alembic migrations, driven from code (no alembic.ini): see ``catalog.database``."""
