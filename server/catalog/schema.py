@@ -1,7 +1,7 @@
 """The catalog tables, declared once on one MetaData (SQLAlchemy Core).
 
 assemblies 1-n chromosomes 1-n intervals n-1 conditions. Row ids of chromosomes
-follow ingest order, which fixes the order of windows (DESIGN §4).
+follow ingest order, which fixes the order of windows.
 Changes to these tables go through a new Alembic revision in ``migrations/versions``.
 """
 
@@ -23,7 +23,16 @@ from sqlalchemy import (
     func,
 )
 
+from peaksql.server.catalog.columns import COLUMNS, OPTIONAL_FIELDS, ColumnDef
+
 metadata = MetaData()
+
+
+def _stored_column(column: ColumnDef) -> Column:
+    """The ``intervals`` column of one stored entry of the column table (nullable)."""
+    kind = {"text": String(column.max_length), "integer": BigInteger, "float": Float}
+    return Column(column.name, kind[column.kind])
+
 
 assemblies = Table(
     "assemblies",
@@ -86,30 +95,10 @@ intervals = Table(
     ),
     Column("start", BigInteger, nullable=False),
     Column("end", BigInteger, nullable=False),
-    Column("name", String(255)),
-    Column("score", Float),
-    Column("strand", String(1)),
-    Column("signal_value", Float),
-    Column("p_value", Float),
-    Column("q_value", Float),
-    Column("summit", BigInteger),
-    Column("value", Float),
+    *(_stored_column(c) for c in COLUMNS if c.stored),
     Index("ix_intervals_chromosome_start", "chromosome_id", "start"),
     Index("ix_intervals_condition_chromosome_start", "condition_id", "chromosome_id", "start"),
 )
 
 #: Interval columns a file may fill, in insert order.
-INTERVAL_FIELDS = (
-    "chromosome_id",
-    "condition_id",
-    "start",
-    "end",
-    "name",
-    "score",
-    "strand",
-    "signal_value",
-    "p_value",
-    "q_value",
-    "summit",
-    "value",
-)
+INTERVAL_FIELDS = ("chromosome_id", "condition_id", "start", "end", *OPTIONAL_FIELDS)

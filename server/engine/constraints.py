@@ -48,27 +48,9 @@ from sqlglot.errors import ParseError, TokenError
 from sqlglot.tokens import Token, TokenType
 
 from peaksql.core.errors import ConstraintError
+from peaksql.server.catalog.columns import INTERVAL_COLUMNS, REGION_COLUMNS, TEXT_COLUMNS
 
-#: Chromosome-level columns: terms naming only these restrict the windowed regions.
-REGION_COLUMNS = ("assembly", "species", "chromosome", "chromosome_length")
-#: Interval-level columns: terms naming these restrict the intervals that make labels.
-INTERVAL_COLUMNS = (
-    "condition",
-    "start",
-    "end",
-    "length",
-    "name",
-    "score",
-    "strand",
-    "signal_value",
-    "p_value",
-    "q_value",
-    "summit",
-    "value",
-)
 ALLOWED_COLUMNS = REGION_COLUMNS + INTERVAL_COLUMNS
-#: Columns holding text; every other allowed column is numeric.
-TEXT_COLUMNS = frozenset({"assembly", "species", "chromosome", "condition", "name", "strand"})
 
 #: Longest string literal accepted (characters).
 MAX_STRING_LENGTH = 1_000

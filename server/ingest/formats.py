@@ -36,6 +36,7 @@ from typing import BinaryIO
 import numpy as np
 
 from peaksql.core.errors import InputFileError, InvalidArgument
+from peaksql.server.catalog.columns import OPTIONAL_FIELDS
 
 #: Longest name the ``intervals.name`` column holds (String(255)).
 MAX_NAME_LENGTH = 255
@@ -47,18 +48,6 @@ _BLOCK_BYTES = 1 << 22
 _SKIPPED_PREFIXES = ("#", "track", "browser")
 _STRANDS = frozenset(("+", "-", "."))
 _MISSING = "."
-
-#: IntervalChunk columns that only some formats have.
-OPTIONAL_FIELDS = (
-    "name",
-    "score",
-    "strand",
-    "signal_value",
-    "p_value",
-    "q_value",
-    "summit",
-    "value",
-)
 
 
 @dataclass(frozen=True)
