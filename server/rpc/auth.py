@@ -130,10 +130,10 @@ class AuthInterceptor(Interceptor):
     def wrap(
         self, behavior: Behavior, handler_call_details: grpc.HandlerCallDetails, streaming: bool
     ) -> Behavior:
-        method: str = handler_call_details.method  # type: ignore[attr-defined]
+        method: str = handler_call_details.method
         if method.startswith(EXEMPT_PREFIXES):
             return behavior
-        metadata = handler_call_details.invocation_metadata  # type: ignore[attr-defined]
+        metadata = handler_call_details.invocation_metadata
         token = bearer_token(metadata)
         if token is not None and self.tokens.name(token) is not None:
             return behavior

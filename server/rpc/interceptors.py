@@ -73,7 +73,7 @@ class Interceptor(grpc.ServerInterceptor):
         continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler | None],
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler | None:
-        handler = continuation(handler_call_details)
+        handler: Any = continuation(handler_call_details)  # a namedtuple at run time
         if handler is None:
             return None
         for kind, streaming, request_streams in _KINDS:
@@ -90,7 +90,7 @@ class Interceptor(grpc.ServerInterceptor):
         self, behavior: Behavior, handler_call_details: grpc.HandlerCallDetails, streaming: bool
     ) -> Behavior:
         """The behaviour to run instead of ``behavior``; by default ``behavior`` in ``scope``."""
-        method: str = handler_call_details.method  # type: ignore[attr-defined]
+        method: str = handler_call_details.method
         return around(
             behavior,
             streaming,
