@@ -167,3 +167,39 @@ def test_limits_reach_the_command_line(tmp_path: Path, monkeypatch: pytest.Monke
     config = _serve_config(args)
     assert config.limits.max_batch_bytes == 1234 and config.limits.max_in_list == 7
     assert config.limits.max_plans == Limits().max_plans
+
+
+def test_a_request_parses_its_constraint_once(
+    server: RunningServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from peaksql.server.engine import constraints, dataset_engine, plan, plan_cache
+
+    calls: list[str] = []
+
+    def counting(text: str | None, **limits: int) -> constraints.Where:
+        calls.append(text or "")
+        return constraints.parse_where(text, **limits)
+
+    for module in (dataset_engine, plan_cache, plan):
+        monkeypatch.setattr(module, "parse_where", counting)
+    where = "chromosome IN ('chr1', 'chr2') AND length > 17"
+    with client(server) as c:
+        c.describe(DatasetSpec(seq_length=100, where=where))
+        assert calls == [where]  # a plan-cache miss: parsed once, not by the cache again
+        c.get_windows(DatasetSpec(seq_length=100, where=where), [0], include_coordinates=False)
+        assert calls == [where]  # a hit with the same constraint: parsed no more
+
+
+def test_constraint_limits_are_checked_where_it_is_parsed() -> None:
+    from peaksql.core.errors import ConstraintError
+    from peaksql.server.engine.dataset_engine import parse_constraint
+
+    limits = Limits(max_constraint_length=60, max_in_list=2)
+    assert parse_constraint("chromosome IN ('a', 'b')", limits).canonical
+    assert parse_constraint("", limits).canonical == ""
+    with pytest.raises(ResourceExhausted, match=r"max_in_list"):
+        parse_constraint("chromosome IN ('a', 'b', 'c')", limits)
+    with pytest.raises(ConstraintError, match=r"colour"):
+        parse_constraint("colour IN ('a', 'b', 'c')", limits)
+    with pytest.raises(ResourceExhausted, match=r"61 characters.*max_constraint_length"):
+        parse_constraint(" " * 61, limits)

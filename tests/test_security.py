@@ -90,6 +90,24 @@ def test_missing_or_wrong_token_is_unauthenticated(token_server: RunningServer) 
     assert health(address) == health_pb2.HealthCheckResponse.SERVING
 
 
+def test_reflection_needs_a_token_too(token_server: RunningServer) -> None:
+    """Reflection streams requests: the one kind of method only authentication wraps."""
+    from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+    request = reflection_pb2.ServerReflectionRequest(list_services="")
+    for metadata in ((), (("authorization", "Bearer alice-token-0001"),)):
+        with grpc.insecure_channel(f"127.0.0.1:{token_server.port}") as channel:
+            stub = reflection_pb2_grpc.ServerReflectionStub(channel)
+            responses = stub.ServerReflectionInfo(iter([request]), metadata=metadata, timeout=10)
+            if not metadata:
+                with pytest.raises(grpc.RpcError) as error:
+                    list(responses)
+                assert error.value.code() == grpc.StatusCode.UNAUTHENTICATED
+            else:
+                (response,) = list(responses)
+                assert response.list_services_response.service
+
+
 def test_token_from_environment_and_file(
     token_server: RunningServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -59,7 +59,8 @@ class Unauthenticated(PeakSQLError, PermissionError):
 
 
 class PermissionDenied(PeakSQLError, PermissionError):
-    """A valid token that may not do this (e.g. write without the admin token)."""
+    """A caller that may not do this. The PeakSQL server never sends it (it offers no remote
+    writes and every valid token may read everything); a proxy in front of it may."""
 
     code = grpc.StatusCode.PERMISSION_DENIED
 

@@ -43,12 +43,12 @@ def schema_revision(engine: Engine) -> str | None:
         return MigrationContext.configure(connection).get_current_revision()
 
 
-def upgrade(engine: Engine) -> None:
-    """Run every pending migration in one transaction."""
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Run every pending migration up to ``revision`` (default: the newest) in one transaction."""
     config = _alembic_config()
     with engine.begin() as connection:
         config.attributes["connection"] = connection
-        command.upgrade(config, "head")
+        command.upgrade(config, revision)
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]

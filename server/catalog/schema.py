@@ -1,7 +1,8 @@
 """The catalog tables, declared once on one MetaData (SQLAlchemy Core).
 
 assemblies 1-n chromosomes 1-n intervals n-1 conditions. Row ids of chromosomes
-follow ingest order, which fixes the order of windows.
+follow ingest order, which fixes the order of windows. ``catalog_state`` is one row: the
+generation every add and remove bumps (see ``generation``).
 Changes to these tables go through a new Alembic revision in ``migrations/versions``.
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    CheckConstraint,
     Column,
     DateTime,
     Float,
@@ -102,3 +104,14 @@ intervals = Table(
 
 #: Interval columns a file may fill, in insert order.
 INTERVAL_FIELDS = ("chromosome_id", "condition_id", "start", "end", *OPTIONAL_FIELDS)
+
+#: The id of the one row of ``catalog_state``.
+CATALOG_STATE_ID = 1
+
+catalog_state = Table(
+    "catalog_state",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("generation", BigInteger, nullable=False, server_default="0"),
+    CheckConstraint(f"id = {CATALOG_STATE_ID}", name="ck_catalog_state_one_row"),
+)

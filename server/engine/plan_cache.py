@@ -1,15 +1,15 @@
-"""The plan cache: one compile per (spec, catalog version), bounded, shared by all streams."""
+"""The plan cache: one compile per (spec, catalog generation), bounded, shared by all streams."""
 
 from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 
 import sqlalchemy as sa
 
 from peaksql.core.spec import DatasetSpec
-from peaksql.server.catalog.schema import assemblies, conditions, intervals
+from peaksql.server.catalog.generation import read_generation
 from peaksql.server.engine.constraints import Where, parse_where
 from peaksql.server.engine.plan import Plan, spec_key
 
@@ -22,12 +22,17 @@ class PlanCache:
     ) -> None:
         self._compile = compile_fn
         self._max_plans = max_plans
-        self._plans: OrderedDict[tuple[str, object], Plan] = OrderedDict()
-        self._building: dict[tuple[str, object], threading.Lock] = {}
+        self._plans: OrderedDict[tuple[str, Hashable], Plan] = OrderedDict()
+        self._building: dict[tuple[str, Hashable], threading.Lock] = {}
         self._lock = threading.Lock()
 
-    def get(self, spec: DatasetSpec, version: object = None, where: Where | None = None) -> Plan:
-        """The plan of ``spec`` (``where``: its constraint already parsed, if it is)."""
+    def get(self, spec: DatasetSpec, version: Hashable = None, where: Where | None = None) -> Plan:
+        """The plan of ``spec`` at catalog ``version``.
+
+        ``where`` is the spec's constraint parsed and checked by the caller (the server always
+        passes it: ``DatasetEngine.plan``); without it the constraint is parsed here with the
+        default limits, for callers with no server around them.
+        """
         if where is None:
             where = parse_where(spec.where)
         key = (spec_key(spec, where), version)
@@ -55,21 +60,7 @@ class PlanCache:
         return len(self._plans)
 
 
-def catalog_version(engine: sa.Engine) -> tuple:
-    """A cheap fingerprint of the catalog: changes whenever data is added or removed.
-
-    Counts and largest ids alone miss a removal followed by an add of the same size on
-    SQLite, which reuses the largest freed id; the newest ``created_at`` of assemblies and
-    conditions tells those apart (to the database clock's resolution, a second on SQLite).
-    """
-    parts = (
-        sa.select(sa.func.count()).select_from(assemblies),
-        sa.select(sa.func.max(assemblies.c.id)),
-        sa.select(sa.func.max(assemblies.c.created_at)),
-        sa.select(sa.func.count()).select_from(conditions),
-        sa.select(sa.func.max(conditions.c.id)),
-        sa.select(sa.func.max(conditions.c.created_at)),
-        sa.select(sa.func.max(intervals.c.id)),
-    )
-    with engine.connect() as connection:
-        return tuple(connection.execute(sa.select(*(p.scalar_subquery() for p in parts))).one())
+def catalog_version(database: sa.Engine) -> int:
+    """The plan cache's catalog key: the catalog generation, which every add and remove bumps
+    in its own transaction (``catalog.generation``); one primary-key SELECT."""
+    return read_generation(database)

@@ -20,6 +20,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from peaksql.core.errors import AlreadyExists, InvalidArgument, NotFound
+from peaksql.server.catalog.generation import bump_generation
 from peaksql.server.catalog.genome_store import ChromosomeRecord, GenomeStore, write_store
 from peaksql.server.catalog.schema import assemblies, chromosomes, conditions, intervals
 
@@ -78,6 +79,7 @@ def add_assembly(
             _insert_rows(connection, name, species, store.relative(path), records)
             _publish(staging, path, name)
             published = True
+            bump_generation(connection)
     except sa.exc.IntegrityError:
         if published:
             path.unlink(missing_ok=True)
@@ -118,6 +120,7 @@ def remove_assembly(engine: sa.Engine, data_dir: Path, name: str) -> None:
         connection.execute(conditions.delete().where(conditions.c.assembly_id == row.id))
         connection.execute(chromosomes.delete().where(chromosomes.c.assembly_id == row.id))
         connection.execute(assemblies.delete().where(assemblies.c.id == row.id))
+        bump_generation(connection)
     (Path(data_dir) / row.store_file).unlink(missing_ok=True)
 
 

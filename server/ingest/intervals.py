@@ -21,6 +21,7 @@ from sqlalchemy import Connection, Engine
 from tqdm import tqdm
 
 from peaksql.core.errors import AlreadyExists, InputFileError, InvalidArgument, NotFound
+from peaksql.server.catalog.generation import bump_generation
 from peaksql.server.catalog.schema import (
     INTERVAL_FIELDS,
     assemblies,
@@ -106,6 +107,7 @@ def add_data(
             raise InputFileError(
                 path, None, "no intervals (only blank, comment, track or browser lines)"
             )
+        bump_generation(connection)
     return DataInfo(condition=condition, num_intervals=num_intervals, format=fmt)
 
 
@@ -124,6 +126,7 @@ def remove_condition(engine: Engine, name: str) -> int:
                 intervals.delete().where(intervals.c.condition_id == condition_id)
             ).rowcount
         connection.execute(conditions.delete().where(conditions.c.id == condition_id))
+        bump_generation(connection)
     return int(deleted)
 
 

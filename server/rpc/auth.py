@@ -18,10 +18,12 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import grpc
 
 from peaksql.core.errors import InputFileError
+from peaksql.server.rpc.interceptors import Behavior, Interceptor
 
 #: Methods callable without a token (full method-name prefixes).
 EXEMPT_PREFIXES = ("/grpc.health.v1.Health/",)
@@ -107,35 +109,38 @@ def make_identify(tokens: TokenStore | None) -> Callable[[Metadata | None, str],
     return identify
 
 
-def _refuse(message: str) -> Callable:
-    def behaviour(request, context):  # type: ignore[no-untyped-def]
+def _refuse(message: str) -> Behavior:
+    def behavior(request: Any, context: grpc.ServicerContext) -> Any:
         context.abort(grpc.StatusCode.UNAUTHENTICATED, message)
 
-    return behaviour
+    return behavior
 
 
-class AuthInterceptor(grpc.ServerInterceptor):
-    """Lets a call through only with a valid bearer token (health checks excepted)."""
+class AuthInterceptor(Interceptor):
+    """Lets a call through only with a valid bearer token (health checks excepted).
+
+    Every kind of method is guarded, client-streaming ones (reflection) included.
+    """
+
+    wraps_request_streams = True
 
     def __init__(self, tokens: TokenStore) -> None:
         self.tokens = tokens
 
-    def intercept_service(self, continuation, handler_call_details):  # type: ignore[no-untyped-def]
-        handler = continuation(handler_call_details)
-        method = handler_call_details.method
-        if handler is None or method.startswith(EXEMPT_PREFIXES):
-            return handler
-        token = bearer_token(handler_call_details.invocation_metadata)
+    def wrap(
+        self, behavior: Behavior, handler_call_details: grpc.HandlerCallDetails, streaming: bool
+    ) -> Behavior:
+        method: str = handler_call_details.method
+        if method.startswith(EXEMPT_PREFIXES):
+            return behavior
+        metadata = handler_call_details.invocation_metadata
+        token = bearer_token(metadata)
         if token is not None and self.tokens.name(token) is not None:
-            return handler
+            return behavior
         problem = (
             "missing bearer token: send 'authorization: Bearer <token>' "
             "(peaksql.Client(token=...) or PEAKSQL_TOKEN_FILE)"
             if token is None
             else "invalid bearer token"
         )
-        refuse = _refuse(f"{method}: {problem}")
-        for kind in ("unary_unary", "unary_stream", "stream_unary", "stream_stream"):
-            if getattr(handler, kind) is not None:
-                return handler._replace(**{kind: refuse})
-        return handler
+        return _refuse(f"{method}: {problem}")

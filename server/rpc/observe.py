@@ -12,10 +12,13 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
 
 import grpc
 
 from peaksql.server.rpc.auth import Metadata
+from peaksql.server.rpc.interceptors import Interceptor, OnMessage
 from peaksql.server.rpc.logs import set_request_id
 from peaksql.server.rpc.metrics import Metrics
 
@@ -42,23 +45,12 @@ def _code_name(context: grpc.ServicerContext, failed: bool) -> str:
     return "OK" if context.is_active() else "CANCELLED"
 
 
-class ObserveInterceptor(grpc.ServerInterceptor):
+class ObserveInterceptor(Interceptor):
     """Request ids, logs and metrics around every unary and server-streaming call."""
 
     def __init__(self, metrics: Metrics, identify: Callable[[Metadata | None, str], str]) -> None:
         self.metrics = metrics
         self.identify = identify
-
-    def intercept_service(self, continuation, handler_call_details):  # type: ignore[no-untyped-def]
-        handler = continuation(handler_call_details)
-        if handler is None:
-            return None
-        method = handler_call_details.method
-        if handler.unary_unary is not None:
-            return handler._replace(unary_unary=self._wrap_unary(method, handler.unary_unary))
-        if handler.unary_stream is not None:
-            return handler._replace(unary_stream=self._wrap_stream(method, handler.unary_stream))
-        return handler
 
     def _begin(self, context: grpc.ServicerContext) -> dict[str, object]:
         metadata = context.invocation_metadata()
@@ -68,7 +60,12 @@ class ObserveInterceptor(grpc.ServerInterceptor):
         return {"caller": self.identify(metadata, context.peer()), "peer": context.peer()}
 
     def _end(
-        self, method: str, context: grpc.ServicerContext, fields: dict, began: float, failed: bool
+        self,
+        method: str,
+        context: grpc.ServicerContext,
+        fields: dict[str, object],
+        began: float,
+        failed: bool,
     ) -> None:
         code = _code_name(context, failed)
         self.metrics.finished(method, code)
@@ -85,45 +82,41 @@ class ObserveInterceptor(grpc.ServerInterceptor):
         log.log(level, "rpc finished", extra={"fields": fields})
         set_request_id(None)
 
-    def _wrap_unary(self, method: str, behaviour: Callable) -> Callable:
-        def handler(request, context):  # type: ignore[no-untyped-def]
-            began = time.perf_counter()
-            fields = self._begin(context)
-            failed = True
-            try:
-                response = behaviour(request, context)
-                failed = False
-                return response
-            finally:
-                self._end(method, context, fields, began, failed)
-
-        return handler
-
-    def _wrap_stream(self, method: str, behaviour: Callable) -> Callable:
-        metrics = self.metrics
-
-        def handler(request, context) -> Iterator:  # type: ignore[no-untyped-def]
-            began = time.perf_counter()
-            fields = self._begin(context)
+    @contextmanager
+    def scope(
+        self, method: str, request: Any, context: grpc.ServicerContext, streaming: bool
+    ) -> Iterator[OnMessage | None]:
+        began = time.perf_counter()
+        fields = self._begin(context)
+        sent = _StreamCounter(self.metrics) if streaming else None
+        if sent is not None:
             log.info("stream started", extra={"fields": {"method": method, **fields}})
-            metrics.active_streams.inc()
-            num_batches = num_bytes = 0
-            failed = True
-            try:
-                for message in behaviour(request, context):
-                    size = message.ByteSize()
-                    num_batches += 1
-                    num_bytes += size
-                    metrics.batches.inc()
-                    metrics.batch_bytes.inc(size)
-                    yield message
-                failed = False
-            except GeneratorExit:
-                failed = False  # the client went away: CANCELLED, not a server error
-                raise
-            finally:
-                metrics.active_streams.dec()
-                fields.update(batches=num_batches, bytes=num_bytes)
-                self._end(method, context, fields, began, failed)
+            self.metrics.active_streams.inc()
+        failed = True
+        try:
+            yield sent
+            failed = False
+        except GeneratorExit:
+            failed = False  # the client went away: CANCELLED, not a server error
+            raise
+        finally:
+            if sent is not None:
+                self.metrics.active_streams.dec()
+                fields.update(batches=sent.batches, bytes=sent.bytes)
+            self._end(method, context, fields, began, failed)
 
-        return handler
+
+class _StreamCounter:
+    """Counts a stream's messages and bytes, in the metrics and for its log line."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self.metrics = metrics
+        self.batches = 0
+        self.bytes = 0
+
+    def __call__(self, message: Any) -> None:
+        size = message.ByteSize()
+        self.batches += 1
+        self.bytes += size
+        self.metrics.batches.inc()
+        self.metrics.batch_bytes.inc(size)

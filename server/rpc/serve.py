@@ -1,7 +1,8 @@
 """Start the gRPC server: servicer, health, reflection, auth, limits, logs, metrics, TLS.
 
-    request -> Observe (request id, log, metrics) -> Auth (bearer token) -> Limits
-            -> Errors (domain error -> status) -> PeakSQLServicer
+    request -> Observe (request id, log, metrics) -> Auth (bearer token)
+            -> Limits (streams per caller) -> Errors (domain error -> status)
+            -> PeakSQLServicer (-> DatasetEngine: constraint and batch limits, plans)
 
 Health is SERVING once the server listens; ``shutdown`` turns it NOT_SERVING first so load
 balancers stop sending new streams, then lets running streams finish within the grace time.
@@ -73,7 +74,7 @@ class RunningServer:
         if self._metrics_http is not None:
             self._metrics_http.shutdown()
             self._metrics_http.server_close()
-        self.engine.engine.dispose()
+        self.engine.database.dispose()
 
     def wait(self) -> None:
         self.server.wait_for_termination()
@@ -88,22 +89,22 @@ def channel_options(max_message_bytes: int) -> list[tuple[str, int]]:
 
 
 def open_catalog(config: ServerConfig) -> sa.Engine:
-    """The catalog engine for serving: schema checked (or migrated), sessions read-only."""
-    engine = create_database_engine(config.db)
-    revision, head = schema_revision(engine), head_revision()
+    """The catalog database for serving: schema checked (or migrated), sessions read-only."""
+    database = create_database_engine(config.db)
+    revision, head = schema_revision(database), head_revision()
     if revision != head:
         if not config.migrate:
-            engine.dispose()
+            database.dispose()
             raise CatalogNotReady(
                 f"the catalog schema is at revision {revision}, this server needs {head}: "
                 "run 'peaksql migrate' with the admin role first"
             )
-        upgrade(engine)
-    if engine.dialect.name == "postgresql":
-        engine.dispose()  # new connections get the session settings below
+        upgrade(database)
+    if database.dialect.name == "postgresql":
+        database.dispose()  # new connections get the session settings below
         timeout_ms = int(config.statement_timeout_seconds * 1000)
-        sa.event.listen(engine, "connect", _postgres_session(timeout_ms))
-    return engine
+        sa.event.listen(database, "connect", _postgres_session(timeout_ms))
+    return database
 
 
 def _postgres_session(timeout_ms: int):  # type: ignore[no-untyped-def]

@@ -1,7 +1,9 @@
 """gRPC servicer: thin adapters from requests to the catalog and the dataset engine.
 
-request -> DatasetSpec -> PlanCache.get -> iter_batches / build_batch -> Batch message
-Domain errors propagate as exceptions; ``errors.ErrorInterceptor`` turns them into statuses.
+request -> DatasetSpec -> DatasetEngine.plan (constraint parsed once, PlanCache.get)
+        -> iter_batches / build_batch -> Batch message
+Domain errors propagate as exceptions; ``interceptors.ErrorInterceptor`` turns them into
+statuses.
 """
 
 from __future__ import annotations
@@ -56,7 +58,10 @@ def _spec(message: pb.DatasetSpec) -> DatasetSpec:
 
 
 class PeakSQLServicer(pb_grpc.PeakSQLServicer):
-    """Adapters only: decode, call the engine, encode."""
+    """Adapters only: decode, call the engine, encode.
+
+    ``engine`` is the ``DatasetEngine``; its ``database`` the catalog's SQLAlchemy engine.
+    """
 
     def __init__(self, engine: DatasetEngine, read_ahead_batches: int = READ_AHEAD_BATCHES) -> None:
         self.engine = engine
@@ -71,7 +76,7 @@ class PeakSQLServicer(pb_grpc.PeakSQLServicer):
                     length=a.length,
                     chromosomes=[pb.Chromosome(name=n, length=n_len) for n, n_len in a.chromosomes],
                 )
-                for a in list_assemblies(self.engine.engine)
+                for a in list_assemblies(self.engine.database)
             ]
         )
 
@@ -79,7 +84,7 @@ class PeakSQLServicer(pb_grpc.PeakSQLServicer):
         return pb.ListConditionsResponse(
             conditions=[
                 pb.Condition(name=c.name, assembly=c.assembly, num_intervals=c.num_intervals)
-                for c in list_conditions(self.engine.engine)
+                for c in list_conditions(self.engine.database)
             ]
         )
 

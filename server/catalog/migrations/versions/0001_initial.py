@@ -15,6 +15,11 @@ depends_on = None
 
 
 def upgrade() -> None:
+    _create_genome_tables()
+    _create_interval_tables()
+
+
+def _create_genome_tables() -> None:
     op.create_table(
         "assemblies",
         sa.Column("id", sa.Integer, primary_key=True),
@@ -38,6 +43,9 @@ def upgrade() -> None:
         sa.Column("offset", sa.BigInteger, nullable=False),
         sa.UniqueConstraint("assembly_id", "name", name="uq_chromosomes_assembly_name"),
     )
+
+
+def _create_interval_tables() -> None:
     op.create_table(
         "conditions",
         sa.Column("id", sa.Integer, primary_key=True),
