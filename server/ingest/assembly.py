@@ -20,8 +20,9 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from peaksql.core.errors import AlreadyExists, InvalidArgument, NotFound
-from peaksql.server.catalog.genome_store import ChromosomeRecord, GenomeStore, write_store
+from peaksql.server.catalog.genome_store import ChromosomeRecord, GenomeStore
 from peaksql.server.catalog.schema import assemblies, chromosomes, conditions, intervals
+from peaksql.server.ingest.genome_writer import write_store
 
 #: A name that is also a safe file name: no path separators, no leading '.' or '-'.
 _SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
