@@ -21,8 +21,9 @@ from peaksql.core.errors import AlreadyExists, InputFileError, InvalidArgument, 
 from peaksql.server.catalog.database import open_database
 from peaksql.server.catalog.queries import ConditionInfo, list_conditions
 from peaksql.server.catalog.schema import assemblies, chromosomes, conditions, intervals
-from peaksql.server.ingest.formats import detect_format, read_intervals
+from peaksql.server.ingest.formats import detect_format
 from peaksql.server.ingest.intervals import add_data, default_condition, remove_condition
+from peaksql.server.ingest.reader import read_intervals
 
 SETTINGS = settings(max_examples=40, deadline=None)
 

@@ -21,6 +21,7 @@ from sqlalchemy import Connection, Engine
 from tqdm import tqdm
 
 from peaksql.core.errors import AlreadyExists, InputFileError, InvalidArgument, NotFound
+from peaksql.server.catalog.columns import BY_NAME, OPTIONAL_FIELDS
 from peaksql.server.catalog.schema import (
     INTERVAL_FIELDS,
     assemblies,
@@ -29,7 +30,8 @@ from peaksql.server.catalog.schema import (
     intervals,
 )
 from peaksql.server.ingest import formats
-from peaksql.server.ingest.formats import IntervalChunk
+from peaksql.server.ingest.converters import NO_SUMMIT
+from peaksql.server.ingest.reader import IntervalChunk, read_intervals
 
 #: Known chromosome names shown in an "unknown chromosome" message.
 _NUM_HINT_NAMES = 5
@@ -97,7 +99,7 @@ def add_data(
                 disable=not progress,
             ) as bar,
         ):
-            for chunk in formats.read_intervals(path, fmt, chunk_lines=chunk_lines):
+            for chunk in read_intervals(path, fmt, chunk_lines=chunk_lines):
                 chromosome_ids = resolve(chunk)
                 write(_columns(chunk, chromosome_ids, condition_id))
                 num_intervals += len(chunk)
@@ -284,16 +286,17 @@ def _columns(
         "condition_id": [condition_id] * num,
         "start": chunk.start.tolist(),
         "end": chunk.end.tolist(),
-        "name": chunk.name if chunk.name is not None else absent,
-        "strand": chunk.strand if chunk.strand is not None else absent,
     }
-    for field in ("score", "signal_value", "p_value", "q_value", "value"):
+    for field in OPTIONAL_FIELDS:
         values = getattr(chunk, field)
-        by_field[field] = absent if values is None else _nullable(values, np.isnan(values))
-    summit = chunk.summit
-    by_field["summit"] = (
-        absent if summit is None else _nullable(summit, summit == formats.NO_SUMMIT)
-    )
+        if values is None:
+            by_field[field] = absent
+        elif BY_NAME[field].kind == "text":
+            by_field[field] = values
+        elif BY_NAME[field].kind == "float":
+            by_field[field] = _nullable(values, np.isnan(values))
+        else:  # integer: the summit, -1 for none
+            by_field[field] = _nullable(values, values == NO_SUMMIT)
     return [by_field[field] for field in INTERVAL_FIELDS]
 
 
