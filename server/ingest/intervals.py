@@ -21,6 +21,7 @@ from sqlalchemy import Connection, Engine
 from tqdm import tqdm
 
 from peaksql.core.errors import AlreadyExists, InputFileError, InvalidArgument, NotFound
+from peaksql.server.catalog import queries
 from peaksql.server.catalog.columns import BY_NAME, OPTIONAL_FIELDS
 from peaksql.server.catalog.schema import (
     INTERVAL_FIELDS,
@@ -83,7 +84,7 @@ def add_data(
     _check_condition_name(condition)
     size = path.stat().st_size if path.is_file() else None
     with engine.begin() as connection:
-        assembly_id = _assembly_id(connection, assembly, path)
+        assembly_id = _require_assembly(connection, assembly, path)
         condition_id = _condition_id(
             connection, condition, assembly, assembly_id, path, append, metadata
         )
@@ -148,13 +149,14 @@ def _names(connection: Connection) -> str:
     return ", ".join(names) if names else "(none)"
 
 
-def _assembly_id(connection: Connection, assembly: str, path: Path) -> int:
-    assembly_id = connection.scalar(sa.select(assemblies.c.id).where(assemblies.c.name == assembly))
-    if assembly_id is None:
-        names = list(connection.scalars(sa.select(assemblies.c.name).order_by(assemblies.c.name)))
+def _require_assembly(connection: Connection, assembly: str, path: Path) -> int:
+    """The id of ``assembly``; NotFound naming the known assemblies when there is none."""
+    found = queries.assembly_id(connection, assembly)
+    if found is None:
+        names = queries.assembly_names(connection)
         known = ", ".join(names) if names else "(none; add a genome first)"
         raise NotFound(f"{path}: assembly {assembly!r} not found; the assemblies are: {known}")
-    return int(assembly_id)
+    return found
 
 
 def _condition_id(
