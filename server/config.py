@@ -9,11 +9,14 @@ a URL that has none, so that secrets stay in files (Docker secrets), never in th
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
 DEFAULT_DATA_DIR = Path("~/.peaksql")
 DB_FILE_NAME = "peaksql.db"
+#: ``--log-format`` / ``PEAKSQL_LOG_FORMAT`` values (``peaksql.server.rpc.logs`` knows each).
+LOG_FORMATS = ("json", "text")
 
 
 def resolve_data_dir(value: str | os.PathLike[str] | None = None) -> Path:
@@ -97,6 +100,9 @@ class ServerConfig:
     ``metrics_host`` (None: off; 0: any free port). ``statement_timeout_seconds`` bounds every
     SQL statement on PostgreSQL. ``migrate``: upgrade an old catalog schema at start; replicas
     in a deployment set it False (the serving role may not write; ``peaksql migrate`` runs once).
+    ``log_format``: how ``peaksql serve`` writes log lines, one of :data:`LOG_FORMATS`.
+
+    The field defaults are the server's defaults: ``peaksql serve`` and its help read them.
     """
 
     db: str
@@ -112,8 +118,20 @@ class ServerConfig:
     metrics_host: str = "0.0.0.0"
     statement_timeout_seconds: float = 60.0
     migrate: bool = True
+    log_format: str = "json"
 
     @property
     def max_message_bytes(self) -> int:
         """gRPC message limit, set equally on server and client: a batch plus headroom."""
         return self.limits.max_batch_bytes + (1 << 20)
+
+
+def server_defaults() -> dict[str, Any]:
+    """The default of every ServerConfig field that has one, by field name."""
+    defaults: dict[str, Any] = {}
+    for item in fields(ServerConfig):
+        if item.default is not MISSING:
+            defaults[item.name] = item.default
+        elif item.default_factory is not MISSING:
+            defaults[item.name] = item.default_factory()
+    return defaults

@@ -19,9 +19,10 @@ from hypothesis import strategies as st
 from peaksql.core.alphabet import IUPAC_LETTERS, decode
 from peaksql.core.errors import AlreadyExists, InputFileError, InvalidArgument, NotFound
 from peaksql.server.catalog.database import open_database
-from peaksql.server.catalog.genome_store import GenomeStore, write_store
+from peaksql.server.catalog.genome_store import GenomeStore
 from peaksql.server.catalog.schema import assemblies, chromosomes, conditions, intervals
 from peaksql.server.ingest.assembly import add_assembly, remove_assembly
+from peaksql.server.ingest.genome_writer import write_store
 from tests.fasta_util import fasta_text, write_fasta
 
 EXAMPLE_DIR = Path(__file__).resolve().parents[1] / "server" / "example"
@@ -113,7 +114,7 @@ def test_bgzip_without_gz_suffix_and_plain_with_it(tmp_path):
 
 def test_chunks_join_seamlessly(tmp_path, monkeypatch):
     """Tiny chunks: every chunk boundary (mid-line, at line ends) must join exactly."""
-    monkeypatch.setattr("peaksql.server.catalog.genome_store.CHUNK_BASES", 7)
+    monkeypatch.setattr("peaksql.server.ingest.genome_writer.CHUNK_BASES", 7)
     rng = np.random.default_rng(1)
     seqs = [(f"s{n}", "".join(rng.choice(list(IUPAC_LETTERS), size=n))) for n in (0, 1, 7, 50, 301)]
     fasta = write_fasta(tmp_path / "g.fa", fasta_text(seqs, 13))
@@ -161,7 +162,7 @@ def test_bad_fasta_names_file_line_problem(tmp_path, case, bgzip):
 
 def test_bad_letter_deep_in_a_long_sequence(tmp_path, monkeypatch):
     """The line is exact when the bad letter is many chunks and lines into a sequence."""
-    monkeypatch.setattr("peaksql.server.catalog.genome_store.CHUNK_BASES", 1000)
+    monkeypatch.setattr("peaksql.server.ingest.genome_writer.CHUNK_BASES", 1000)
     seq = list("ACGT" * 5000)
     seq[12_345] = "U"
     fasta = write_fasta(tmp_path / "g.fa", fasta_text([("a", "AC"), ("b", "".join(seq))], 60))
@@ -469,7 +470,7 @@ _MEMORY_PROBE = textwrap.dedent(
     """
     import re, sys
     from pathlib import Path
-    from peaksql.server.catalog import genome_store as genome
+    from peaksql.server.ingest import genome_writer as genome
 
     def status_kib(field):
         text = Path("/proc/self/status").read_text()

@@ -21,8 +21,9 @@ from peaksql.core.errors import AlreadyExists, InputFileError, InvalidArgument, 
 from peaksql.server.catalog.database import open_database
 from peaksql.server.catalog.queries import ConditionInfo, list_conditions
 from peaksql.server.catalog.schema import assemblies, chromosomes, conditions, intervals
-from peaksql.server.ingest.formats import detect_format, read_intervals
+from peaksql.server.ingest.formats import detect_format
 from peaksql.server.ingest.intervals import add_data, default_condition, remove_condition
+from peaksql.server.ingest.reader import read_intervals
 
 SETTINGS = settings(max_examples=40, deadline=None)
 
@@ -544,3 +545,33 @@ def test_bad_line_after_many_chunks_rolls_back_the_whole_file(
     assert (
         add_data(populated, path, "toy", progress=False, chunk_lines=1_000).num_intervals == 5_000
     )
+
+
+# --- the format registry ---------------------------------------------------------------------
+
+
+def test_format_registry_drives_detection_the_cli_and_its_help() -> None:
+    from peaksql.server.cli import build_parser
+    from peaksql.server.ingest.formats import FILE_FIELDS, FORMATS, format_names
+
+    parser = build_parser()
+    for name, spec in FORMATS.items():
+        assert set(spec.fields) <= set(FILE_FIELDS)
+        for extension in spec.extensions:
+            assert detect_format(f"x{extension.upper()}.gz") == name
+        assert parser.parse_args(["add-data", "f", "--assembly", "a", "--format", name]).format
+    assert format_names() == tuple(FORMATS)
+    with pytest.raises(SystemExit):
+        parser.parse_args(["add-data", "f", "--assembly", "a", "--format", "gff"])
+    with pytest.raises(InvalidArgument, match="bed, bedgraph, broadpeak, narrowpeak"):
+        detect_format("x.gff")
+
+
+def test_format_spec_refuses_a_field_outside_the_column_table() -> None:
+    from peaksql.server.ingest.formats import FormatSpec
+
+    location = (("chrom", "chromosome"), ("start", "start"), ("end", "end"))
+    with pytest.raises(ValueError, match="bad columns"):
+        FormatSpec("x", "X", (".x",), (*location, ("colour", "colour")), 3)
+    with pytest.raises(ValueError, match="must start with"):
+        FormatSpec("x", "X", (".x",), (("start", "start"), *location), 3)

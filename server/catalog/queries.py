@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -11,13 +12,36 @@ from peaksql.server.catalog.schema import assemblies, chromosomes, conditions, i
 
 @dataclass(frozen=True)
 class AssemblyRecord:
+    """One assembly of the catalog: as ``list_assemblies`` lists it and ``add_assembly``
+    returns it. ``store_file`` is relative to the data dir, '/'-separated.
+    """
+
     name: str
     species: str | None
     length: int
     chromosomes: tuple[tuple[str, int], ...]
+    store_file: str
 
-    def as_dict(self) -> dict:
-        return asdict(self)
+    @property
+    def num_chromosomes(self) -> int:
+        return len(self.chromosomes)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The listing's fields (``peaksql list --json``): name, species, length, chromosomes."""
+        fields = asdict(self)
+        del fields["store_file"]
+        return fields
+
+
+def assembly_id(connection: sa.Connection, name: str) -> int | None:
+    """The id of assembly ``name``, None when there is none."""
+    found = connection.scalar(sa.select(assemblies.c.id).where(assemblies.c.name == name))
+    return None if found is None else int(found)
+
+
+def assembly_names(connection: sa.Connection) -> list[str]:
+    """The names of every assembly, sorted."""
+    return list(connection.scalars(sa.select(assemblies.c.name).order_by(assemblies.c.name)))
 
 
 def list_assemblies(engine: sa.Engine) -> list[AssemblyRecord]:
@@ -27,21 +51,22 @@ def list_assemblies(engine: sa.Engine) -> list[AssemblyRecord]:
             assemblies.c.name,
             assemblies.c.species,
             assemblies.c.length,
+            assemblies.c.store_file,
             chromosomes.c.name.label("chromosome"),
             chromosomes.c.length.label("chromosome_length"),
         )
         .select_from(assemblies.outerjoin(chromosomes))
         .order_by(assemblies.c.name, chromosomes.c.id)
     )
-    grouped: dict[str, tuple[str | None, int, list[tuple[str, int]]]] = {}
+    grouped: dict[str, tuple[str | None, int, str, list[tuple[str, int]]]] = {}
     with engine.connect() as connection:
         for row in connection.execute(query):
-            _, _, chroms = grouped.setdefault(row.name, (row.species, row.length, []))
+            *_, chroms = grouped.setdefault(row.name, (row.species, row.length, row.store_file, []))
             if row.chromosome is not None:
                 chroms.append((row.chromosome, int(row.chromosome_length)))
     return [
-        AssemblyRecord(name, species, int(length), tuple(chroms))
-        for name, (species, length, chroms) in grouped.items()
+        AssemblyRecord(name, species, int(length), tuple(chroms), store_file)
+        for name, (species, length, store_file, chroms) in grouped.items()
     ]
 
 

@@ -14,29 +14,22 @@ import errno
 import os
 import re
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
 
 import sqlalchemy as sa
 
 from peaksql.core.errors import AlreadyExists, InvalidArgument, NotFound
+from peaksql.server.catalog import queries
 from peaksql.server.catalog.generation import bump_generation
-from peaksql.server.catalog.genome_store import ChromosomeRecord, GenomeStore, write_store
+from peaksql.server.catalog.genome_store import ChromosomeRecord, GenomeStore
+from peaksql.server.catalog.queries import AssemblyRecord
 from peaksql.server.catalog.schema import assemblies, chromosomes, conditions, intervals
+from peaksql.server.ingest.genome_writer import write_store
 
 #: A name that is also a safe file name: no path separators, no leading '.' or '-'.
 _SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 #: errno values of file systems without hard links; publishing then falls back to rename.
 _NO_HARD_LINKS = {errno.EPERM, errno.EXDEV, errno.EMLINK, errno.ENOTSUP, errno.EOPNOTSUPP}
-
-
-@dataclass(frozen=True)
-class AssemblyInfo:
-    name: str
-    species: str | None
-    length: int
-    num_chromosomes: int
-    store_file: str  # relative to the data dir, '/'-separated
 
 
 def add_assembly(
@@ -47,7 +40,7 @@ def add_assembly(
     species: str | None = None,
     *,
     progress: bool = True,
-) -> AssemblyInfo:
+) -> AssemblyRecord:
     """Store ``fasta`` as assembly ``name``: the store file, then all rows in one transaction.
 
     Raises InvalidArgument for an unsafe name, AlreadyExists for a taken one and
@@ -59,7 +52,7 @@ def add_assembly(
             "letters, digits, '.', '_' and '-' (at most 128)"
         )
     with engine.connect() as connection:
-        if _assembly_id(connection, name) is not None:
+        if queries.assembly_id(connection, name) is not None:
             raise AlreadyExists(
                 f"assembly {name!r} already exists: remove it first "
                 f"('peaksql remove assembly {name}') or choose another name"
@@ -93,7 +86,8 @@ def add_assembly(
     finally:
         staging.unlink(missing_ok=True)
     length = sum(record.length for record in records)
-    return AssemblyInfo(name, species, length, len(records), store.relative(path))
+    chromosome_rows = tuple((record.name, record.length) for record in records)
+    return AssemblyRecord(name, species, length, chromosome_rows, store.relative(path))
 
 
 def remove_assembly(engine: sa.Engine, data_dir: Path, name: str) -> None:
@@ -107,7 +101,7 @@ def remove_assembly(engine: sa.Engine, data_dir: Path, name: str) -> None:
             sa.select(assemblies.c.id, assemblies.c.store_file).where(assemblies.c.name == name)
         ).first()
         if row is None:
-            known = list(connection.scalars(sa.select(assemblies.c.name).order_by("name")))
+            known = queries.assembly_names(connection)
             raise NotFound(f"no assembly {name!r}; known: {', '.join(known) or 'none'}")
         chromosome_ids = sa.select(chromosomes.c.id).where(chromosomes.c.assembly_id == row.id)
         condition_ids = sa.select(conditions.c.id).where(conditions.c.assembly_id == row.id)
@@ -122,10 +116,6 @@ def remove_assembly(engine: sa.Engine, data_dir: Path, name: str) -> None:
         connection.execute(assemblies.delete().where(assemblies.c.id == row.id))
         bump_generation(connection)
     (Path(data_dir) / row.store_file).unlink(missing_ok=True)
-
-
-def _assembly_id(connection: sa.Connection, name: str) -> int | None:
-    return connection.scalar(sa.select(assemblies.c.id).where(assemblies.c.name == name))
 
 
 def _insert_rows(

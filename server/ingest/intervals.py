@@ -21,6 +21,8 @@ from sqlalchemy import Connection, Engine
 from tqdm import tqdm
 
 from peaksql.core.errors import AlreadyExists, InputFileError, InvalidArgument, NotFound
+from peaksql.server.catalog import queries
+from peaksql.server.catalog.columns import BY_NAME, OPTIONAL_FIELDS
 from peaksql.server.catalog.generation import bump_generation
 from peaksql.server.catalog.schema import (
     INTERVAL_FIELDS,
@@ -30,7 +32,8 @@ from peaksql.server.catalog.schema import (
     intervals,
 )
 from peaksql.server.ingest import formats
-from peaksql.server.ingest.formats import IntervalChunk
+from peaksql.server.ingest.converters import NO_SUMMIT
+from peaksql.server.ingest.reader import IntervalChunk, read_intervals
 
 #: Known chromosome names shown in an "unknown chromosome" message.
 _NUM_HINT_NAMES = 5
@@ -82,7 +85,7 @@ def add_data(
     _check_condition_name(condition)
     size = path.stat().st_size if path.is_file() else None
     with engine.begin() as connection:
-        assembly_id = _assembly_id(connection, assembly, path)
+        assembly_id = _require_assembly(connection, assembly, path)
         condition_id = _condition_id(
             connection, condition, assembly, assembly_id, path, append, metadata
         )
@@ -98,7 +101,7 @@ def add_data(
                 disable=not progress,
             ) as bar,
         ):
-            for chunk in formats.read_intervals(path, fmt, chunk_lines=chunk_lines):
+            for chunk in read_intervals(path, fmt, chunk_lines=chunk_lines):
                 chromosome_ids = resolve(chunk)
                 write(_columns(chunk, chromosome_ids, condition_id))
                 num_intervals += len(chunk)
@@ -149,13 +152,14 @@ def _names(connection: Connection) -> str:
     return ", ".join(names) if names else "(none)"
 
 
-def _assembly_id(connection: Connection, assembly: str, path: Path) -> int:
-    assembly_id = connection.scalar(sa.select(assemblies.c.id).where(assemblies.c.name == assembly))
-    if assembly_id is None:
-        names = list(connection.scalars(sa.select(assemblies.c.name).order_by(assemblies.c.name)))
+def _require_assembly(connection: Connection, assembly: str, path: Path) -> int:
+    """The id of ``assembly``; NotFound naming the known assemblies when there is none."""
+    found = queries.assembly_id(connection, assembly)
+    if found is None:
+        names = queries.assembly_names(connection)
         known = ", ".join(names) if names else "(none; add a genome first)"
         raise NotFound(f"{path}: assembly {assembly!r} not found; the assemblies are: {known}")
-    return int(assembly_id)
+    return found
 
 
 def _condition_id(
@@ -287,16 +291,17 @@ def _columns(
         "condition_id": [condition_id] * num,
         "start": chunk.start.tolist(),
         "end": chunk.end.tolist(),
-        "name": chunk.name if chunk.name is not None else absent,
-        "strand": chunk.strand if chunk.strand is not None else absent,
     }
-    for field in ("score", "signal_value", "p_value", "q_value", "value"):
+    for field in OPTIONAL_FIELDS:
         values = getattr(chunk, field)
-        by_field[field] = absent if values is None else _nullable(values, np.isnan(values))
-    summit = chunk.summit
-    by_field["summit"] = (
-        absent if summit is None else _nullable(summit, summit == formats.NO_SUMMIT)
-    )
+        if values is None:
+            by_field[field] = absent
+        elif BY_NAME[field].kind == "text":
+            by_field[field] = values
+        elif BY_NAME[field].kind == "float":
+            by_field[field] = _nullable(values, np.isnan(values))
+        else:  # integer: the summit, -1 for none
+            by_field[field] = _nullable(values, values == NO_SUMMIT)
     return [by_field[field] for field in INTERVAL_FIELDS]
 
 

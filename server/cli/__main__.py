@@ -1,0 +1,7 @@
+"""``python -m peaksql.server.cli``: the ``peaksql`` command."""
+
+import sys
+
+from peaksql.server.cli import main
+
+sys.exit(main())

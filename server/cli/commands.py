@@ -1,0 +1,176 @@
+"""What each ``peaksql`` command does, given its parsed arguments (see ``parser``).
+
+Heavy imports (SQLAlchemy, numba, gRPC) happen inside the commands, so ``--help`` is quick.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from peaksql.core.errors import InvalidArgument
+from peaksql.server.cli.serve_settings import serve_config
+from peaksql.server.config import resolve_data_dir, resolve_db, server_defaults
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+
+
+def _open(args: argparse.Namespace) -> tuple[sa.Engine, Path]:
+    from peaksql.server.catalog.database import open_database
+
+    data_dir = resolve_data_dir(args.data_dir)
+    return open_database(resolve_db(args.db, data_dir)), data_dir
+
+
+def _cmd_add_assembly(args: argparse.Namespace) -> None:
+    from peaksql.server.ingest.assembly import add_assembly
+
+    engine, data_dir = _open(args)
+    info = add_assembly(
+        engine, data_dir, args.fasta, args.name, args.species, progress=not args.quiet
+    )
+    print(
+        f"added assembly {info.name}: {info.num_chromosomes} chromosomes, "
+        f"{info.length:,} bp -> {data_dir / info.store_file}"
+    )
+
+
+def _cmd_add_data(args: argparse.Namespace) -> None:
+    from peaksql.server.ingest.intervals import add_data
+
+    if args.condition and len(args.files) > 1 and not args.append:
+        raise InvalidArgument("--condition names one file's condition; add --append to merge")
+    metadata = json.loads(args.metadata) if args.metadata else None
+    engine, _ = _open(args)
+    for path in args.files:
+        info = add_data(
+            engine,
+            path,
+            args.assembly,
+            args.condition,
+            args.format,
+            append=args.append,
+            metadata=metadata,
+            progress=not args.quiet,
+        )
+        print(f"added {info.num_intervals:,} intervals to condition {info.condition}")
+
+
+def _cmd_list(args: argparse.Namespace) -> None:
+    from peaksql.server.catalog.queries import list_assemblies, list_conditions
+
+    engine, _ = _open(args)
+    found = list_assemblies(engine)
+    conds = list_conditions(engine)
+    if args.json:
+        listing = {
+            "assemblies": [a.as_dict() for a in found],
+            "conditions": [
+                {"name": c.name, "assembly": c.assembly, "num_intervals": c.num_intervals}
+                for c in conds
+            ],
+        }
+        print(json.dumps(listing, indent=2))
+        return
+    print("assemblies:" if found else "no assemblies yet: peaksql add-assembly FASTA --name NAME")
+    for a in found:
+        species = f" ({a.species})" if a.species else ""
+        print(f"  {a.name}{species}: {len(a.chromosomes)} chromosomes, {a.length:,} bp")
+    if conds:
+        print("conditions:")
+        width = max(len(c.name) for c in conds)
+        for c in conds:
+            print(f"  {c.name:<{width}}  {c.assembly}  {c.num_intervals:>10,} intervals")
+
+
+def _cmd_remove(args: argparse.Namespace) -> None:
+    engine, data_dir = _open(args)
+    if args.kind == "condition":
+        from peaksql.server.ingest.intervals import remove_condition
+
+        removed = remove_condition(engine, args.name)
+        print(f"removed condition {args.name} ({removed:,} intervals)")
+    else:
+        from peaksql.server.ingest.assembly import remove_assembly
+
+        remove_assembly(engine, data_dir, args.name)
+        print(f"removed assembly {args.name} and everything on it")
+
+
+def _cmd_serve(args: argparse.Namespace) -> None:
+    from peaksql.server.rpc.logs import configure_logging
+    from peaksql.server.rpc.serve import serve_forever
+
+    config = serve_config(args)
+    configure_logging(config.log_format)
+    serve_forever(config)
+
+
+def _cmd_migrate(args: argparse.Namespace) -> None:
+    from peaksql.server.catalog.database import schema_revision
+
+    engine, _ = _open(args)
+    print(f"catalog schema at revision {schema_revision(engine)}")
+    if args.reader_role:
+        from peaksql.server.catalog.roles import grant_read_only
+
+        password_file = args.reader_password_file
+        password = Path(password_file).read_text().strip() if password_file else None
+        for warning in grant_read_only(engine, args.reader_role, password):
+            print(f"warning: {warning}", file=sys.stderr)
+        print(f"role {args.reader_role} may read the catalog and nothing else")
+
+
+def _cmd_healthcheck(args: argparse.Namespace) -> None:
+    import grpc
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    port = os.environ.get("PEAKSQL_PORT") or server_defaults()["port"]
+    address = args.address or f"127.0.0.1:{port}"
+    if args.tls_ca:
+        key, cert = (Path(name).read_bytes() if name else None for name in (args.key, args.cert))
+        credentials = grpc.ssl_channel_credentials(Path(args.tls_ca).read_bytes(), key, cert)
+        options = [("grpc.ssl_target_name_override", args.server_name)]
+        channel = grpc.secure_channel(address, credentials, options=options)
+    else:
+        channel = grpc.insecure_channel(address)
+    with channel:
+        try:
+            response = health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest(), timeout=args.timeout
+            )
+        except grpc.RpcError as error:
+            status = f"{error.code().name}: {error.details()}"
+        else:
+            status = health_pb2.HealthCheckResponse.ServingStatus.Name(response.status)
+    if status != "SERVING":  # exit 1 is "unhealthy" to Docker (2 is reserved)
+        print(f"{address}: {status}", file=sys.stderr)
+        raise SystemExit(1)
+    print(f"{address}: {status}")
+
+
+def _cmd_example(args: argparse.Namespace) -> None:
+    from peaksql.server.ingest.example import build_example
+
+    engine, data_dir = _open(args)
+    build_example(engine, data_dir, progress=not args.quiet)
+    args.json = False
+    _cmd_list(args)
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], None]] = {
+    "add-assembly": _cmd_add_assembly,
+    "add-data": _cmd_add_data,
+    "list": _cmd_list,
+    "remove": _cmd_remove,
+    "serve": _cmd_serve,
+    "migrate": _cmd_migrate,
+    "healthcheck": _cmd_healthcheck,
+    "example": _cmd_example,
+}

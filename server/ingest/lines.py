@@ -1,0 +1,88 @@
+"""Bytes of an interval file -> numbered data rows, tab-separated; no format knowledge.
+
+* gzip is detected by its magic bytes, not by the file name; text must be UTF-8.
+* Blank lines and lines starting with ``#``, ``track`` or ``browser`` are skipped.
+* Fields are separated by tabs. A line without any tab is split on runs of whitespace instead,
+  because many tools write BED with spaces; a tab-separated line keeps spaces inside fields
+  (a name such as ``my peak``). Trailing whitespace (and ``\\r``) is dropped.
+
+Blocks of a few MiB are read and decoded at once; only skipping comment lines is per line.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+
+from peaksql.core.errors import InputFileError
+from peaksql.server.ingest.compression import open_raw_and_decompressed
+
+_BLOCK_BYTES = 1 << 22
+_SKIPPED_PREFIXES = ("#", "track", "browser")
+
+
+def data_rows(path: Path) -> Iterator[tuple[list[str], list[int], int]]:
+    """Yield (rows, their 1-based line numbers, bytes of the file read so far) per block.
+
+    Each row is one data line with its fields joined by single tabs; skipped lines are gone.
+    The byte count is of the file on disk (compressed bytes for gzip), for progress bars.
+    """
+    for first_line, block, offset in _numbered_blocks(path):
+        rows: list[str] = []
+        numbers: list[int] = []
+        for number, text in enumerate(block, first_line):
+            text = text.rstrip()
+            if not text or text.startswith(_SKIPPED_PREFIXES):
+                continue
+            rows.append(text if "\t" in text else "\t".join(text.split()))
+            numbers.append(number)
+        yield rows, numbers, offset
+
+
+def _numbered_blocks(path: Path) -> Iterator[tuple[int, list[str], int]]:
+    """Yield (number of the first line, lines, bytes of the file read so far) per block.
+
+    Blocks of a few MiB, cut after their last newline, are decoded at once (per-line decoding
+    would cost more than the parsing). NUL bytes or invalid UTF-8 mean the file is not text.
+    """
+    try:
+        raw, stream = open_raw_and_decompressed(path)
+    except OSError as error:
+        raise InputFileError(path, None, f"cannot read the file: {error.strerror}") from error
+    first_line = 1
+    pending = b""
+    with raw, stream:
+        while True:
+            try:
+                block = stream.read(_BLOCK_BYTES)
+            except (OSError, EOFError, zlib.error) as error:
+                raise InputFileError(
+                    path, first_line, f"cannot decompress the gzip data: {error}"
+                ) from error
+            data = pending + block
+            cut = data.rfind(b"\n") + 1 if block else len(data)
+            data, pending = data[:cut], data[cut:]
+            if data:
+                yield first_line, _decode_lines(data, first_line, path), raw.tell()
+                first_line += data.count(b"\n")
+            if not block:
+                return
+
+
+def _decode_lines(data: bytes, first_line: int, path: Path) -> list[str]:
+    """The lines of ``data`` (complete lines, except maybe at the end of the file)."""
+    if b"\x00" in data:
+        line = first_line + data.count(b"\n", 0, data.index(b"\x00"))
+        raise InputFileError(path, line, "not a text file (it contains a NUL byte)")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = first_line + data.count(b"\n", 0, error.start)
+        raise InputFileError(
+            path, line, f"not a text file (byte 0x{data[error.start]:02x} is not UTF-8)"
+        ) from error
+    lines = text.split("\n")
+    if text.endswith("\n"):
+        lines.pop()
+    return lines
