@@ -18,8 +18,9 @@ import numpy as np
 from peaksql.client import StreamCanceller
 from peaksql.core.errors import InvalidArgument, ResourceExhausted
 from peaksql.core.prefetch import read_ahead
+from peaksql.core.shards import num_positions
 from peaksql.core.spec import DatasetSpec
-from peaksql.core.wire import POLICIES, unpack_labels, unpack_sequences
+from peaksql.core.wire import POLICIES, packed_row_bytes, unpack_labels, unpack_sequences
 from peaksql.v1 import peaksql_pb2 as pb
 
 _END = object()
@@ -31,13 +32,6 @@ _END = object()
 MESSAGE_BYTES = 256 << 10
 #: Most windows one message asks for (the server's default max_batch_size is 65,536).
 MAX_WINDOWS_PER_MESSAGE = 16_384
-
-
-def num_positions(num_windows: int, rank: int, world_size: int, equal: bool) -> int:
-    """Windows rank ``rank`` of ``world_size`` sees in one epoch (see server order.py)."""
-    if equal:
-        return -(-num_windows // world_size)
-    return max(0, -(-(num_windows - rank) // world_size))
 
 
 class Dataset:
@@ -196,7 +190,7 @@ class Dataset:
 
     def windows_per_message(self) -> int:
         """A multiple of ``batch_size`` filling about ``MESSAGE_BYTES`` of packed bases."""
-        window_bytes = (self.spec.seq_length + 1) // 2
+        window_bytes = packed_row_bytes(self.spec.seq_length)
         batches = max(1, MESSAGE_BYTES // (self.batch_size * window_bytes))
         batches = min(batches, max(1, MAX_WINDOWS_PER_MESSAGE // self.batch_size))
         return self.batch_size * batches

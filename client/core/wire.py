@@ -47,6 +47,11 @@ _NTH_BASE = np.array(
 )
 
 
+def packed_row_bytes(seq_length: int) -> int:
+    """Bytes of one packed window of ``seq_length`` bases: ``ceil(seq_length / 2)``."""
+    return (seq_length + 1) // 2
+
+
 def _check_dtype(policy: str, dtype: object) -> np.dtype:
     if policy not in POLICIES:
         raise InvalidArgument(f"unknown policy {policy!r}; choose one of {', '.join(POLICIES)}")
@@ -111,7 +116,7 @@ def _raw_bytes(buf: bytes | bytearray | memoryview | np.ndarray, batch_size: int
         raw = buf.reshape(-1)
     else:
         raw = np.frombuffer(buf, dtype=np.uint8)
-    row_bytes = (seq_length + 1) // 2
+    row_bytes = packed_row_bytes(seq_length)
     if raw.size != batch_size * row_bytes:
         raise InvalidArgument(
             f"packed sequences hold {raw.size} bytes, expected batch_size * ceil(seq_length/2)"
