@@ -20,7 +20,7 @@ from peaksql.core.wire import POLICIES, POLICY_REGISTRY
 from peaksql.dataset import Dataset
 from peaksql.server.engine.constraints import parse_where
 from peaksql.server.engine.plan import spec_key
-from peaksql.server.engine.samplings import SAMPLING_FUNCTIONS
+from peaksql.server.engine.samplings import SAMPLING_FUNCTIONS, sampling
 from peaksql.v1 import peaksql_pb2 as pb
 
 
@@ -210,3 +210,10 @@ def test_plan_key_covers_every_field() -> None:
     ]
     keys = {spec_key(s, where) for s in [base, *changed]}
     assert len(keys) == len(changed) + 1
+
+
+def test_a_sampling_outside_the_proto_is_refused() -> None:
+    with pytest.raises(ValueError, match="oneof sampling"):
+        sampling("tiles")(lambda spec, source, rng: source)
+    with pytest.raises(ValueError, match="twice"):
+        sampling("stride")(lambda spec, source, rng: source)

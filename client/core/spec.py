@@ -321,7 +321,13 @@ def describe_samplings() -> str:
     return "\n".join(lines)
 
 
+def _indented(lines: str) -> str:
+    return "\n".join(f"    {line}" for line in lines.splitlines())
+
+
 DatasetSpec.__doc__ = (
-    f"{DatasetSpec.__doc__}\n    Samplings:\n\n{describe_samplings()}\n\n"
-    f"    Label modes (``label``):\n\n{describe_label_modes()}\n"
+    f"{DatasetSpec.__doc__}\n    Samplings (the proto's ``oneof sampling``):\n\n"
+    f"{_indented(describe_samplings())}\n\n"
+    f"    Label modes (``label``, from ``peaksql.core.label_modes``):\n\n"
+    f"{_indented(describe_label_modes())}\n"
 )
