@@ -212,7 +212,7 @@ class Dataset:
             x = self._decode_rows(
                 packed[begin:end], batch.seq_length, self._decode_seed(delivered + begin)
             )
-            arrays = (x, y[begin:end])
+            arrays: tuple[np.ndarray, ...] = (x, y[begin:end])
             if coordinates is not None:
                 arrays += (coordinates[begin:end],)
             yield arrays, delivered + end

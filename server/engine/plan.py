@@ -156,7 +156,7 @@ def _condition_ids(connection: sa.Connection, names: tuple[str, ...]) -> list[in
     """Ids of the named conditions, in the order given; NotFound names the missing ones."""
     if len(set(names)) != len(names):
         raise InvalidArgument("conditions lists a condition twice")
-    found = dict(
+    found: dict[str, int] = dict(
         connection.execute(
             sa.select(conditions.c.name, conditions.c.id).where(conditions.c.name.in_(names))
         ).all()
