@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import grpc
 import numpy as np
@@ -31,6 +31,9 @@ from peaksql.core.errors import ERROR_BY_CODE, PeakSQLError, Unavailable
 from peaksql.core.spec import DatasetSpec
 from peaksql.v1 import peaksql_pb2 as pb
 from peaksql.v1 import peaksql_pb2_grpc as pb_grpc
+
+if TYPE_CHECKING:  # dataset imports this module
+    from peaksql.dataset import Dataset
 
 DEFAULT_MAX_MESSAGE_BYTES = (64 << 20) + (1 << 20)
 #: Codes after which the same call may succeed on another replica.
@@ -321,8 +324,9 @@ class Client:
         )
         return self.call("GetWindows", request)
 
-    def dataset(self, **kwargs: Any):  # type: ignore[no-untyped-def]
-        """A ``Dataset`` over this server; see ``peaksql.Dataset`` for the arguments."""
+    def dataset(self, **kwargs: Any) -> Dataset:
+        """A ``Dataset`` over this server: ``kwargs`` are ``peaksql.Dataset.keywords()``, the
+        spec's (``DatasetSpec``) and how batches travel (batch_size, shuffle, …)."""
         from peaksql.dataset import Dataset
 
         return Dataset(self, **kwargs)

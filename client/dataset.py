@@ -1,14 +1,16 @@
 """``Dataset``: an iterable of (x, y) batches streamed from a PeakSQL server.
 
-x is (B, L, 4) one-hot in the caller's dtype and ambiguity policy; y is (B, C) labels (or
-(B, C, inner_range) for ``per_base``). A background thread keeps ``prefetch`` decoded
-batches ready so the training loop does not wait on the network. Iterating covers the
-rest of the current epoch and then moves to the next one; ``state_dict`` records what the
-loop has consumed (not what was prefetched), so a resumed run continues exactly.
+x is (B, L, 4) one-hot in the caller's dtype and ambiguity policy (``peaksql.core.wire``);
+y is the labels, (B, C) or, for a label mode such as ``per_base``, (B, C, inner_range).
+A background thread keeps ``prefetch`` decoded batches ready so the training loop does
+not wait on the network. Iterating covers the rest of the current epoch and then moves to
+the next one; ``state_dict`` records what the loop has consumed (not what was prefetched),
+so a resumed run continues exactly.
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Iterator, Sequence
 from contextlib import closing
 from typing import Any
@@ -18,8 +20,9 @@ import numpy as np
 from peaksql.client import StreamCanceller
 from peaksql.core.errors import InvalidArgument, ResourceExhausted
 from peaksql.core.prefetch import read_ahead
+from peaksql.core.shards import num_positions
 from peaksql.core.spec import DatasetSpec
-from peaksql.core.wire import POLICIES, unpack_labels, unpack_sequences
+from peaksql.core.wire import get_policy, packed_row_bytes, unpack_labels, unpack_sequences
 from peaksql.v1 import peaksql_pb2 as pb
 
 _END = object()
@@ -33,39 +36,22 @@ MESSAGE_BYTES = 256 << 10
 MAX_WINDOWS_PER_MESSAGE = 16_384
 
 
-def num_positions(num_windows: int, rank: int, world_size: int, equal: bool) -> int:
-    """Windows rank ``rank`` of ``world_size`` sees in one epoch (see server order.py)."""
-    if equal:
-        return -(-num_windows // world_size)
-    return max(0, -(-(num_windows - rank) // world_size))
-
-
 class Dataset:
     """Batches of one dataset spec, for one rank of ``world_size``.
 
-    Sampling: ``stride`` (default: ``seq_length``, tiling), ``random=N`` windows, or
-    ``around_intervals=True`` (centred on each matching interval, ``max_jitter``). Labels:
-    ``label`` in any/all/fraction/summit/per_base over the centred ``inner_range``.
+    The spec comes as keywords, those of ``peaksql.DatasetSpec`` (``seq_length``, ``where``,
+    a sampling such as ``stride=``/``random=``/``around_intervals=True``, ``label``,
+    ``inner_range``, ``conditions``, ``seed``, …): see its docstring for every sampling and
+    label mode. The other keywords say how batches travel and decode. ``seed`` seeds the
+    spec (random windows, jitter) and the epoch order alike.
     """
 
     def __init__(
         self,
         client: Any,
         *,
-        seq_length: int,
-        where: str = "",
-        stride: int | None = None,
-        random: int | None = None,
-        around_intervals: bool = False,
-        max_jitter: int = 0,
-        label: str = "any",
-        fraction: float = 0.5,
-        inner_range: int = 0,
-        conditions: Sequence[str] = (),
-        max_n_fraction: float | None = None,
         batch_size: int = 128,
         shuffle: bool = False,
-        seed: int = 0,
         epoch: int = 0,
         policy: str = "zeros",
         dtype: Any = np.float32,
@@ -76,31 +62,18 @@ class Dataset:
         include_coordinates: bool = False,
         packed: bool = False,
         prefetch: int = 4,
+        **spec: Any,
     ) -> None:
-        if policy not in POLICIES:
-            raise InvalidArgument(f"unknown policy {policy!r}; choose one of {POLICIES}")
+        get_policy(policy)
         if not 0 <= rank < world_size:
             raise InvalidArgument(f"rank must be in [0, world_size={world_size}), got {rank}")
         if batch_size <= 0:
             raise InvalidArgument(f"batch_size must be positive, got {batch_size}")
         self.client = client
-        self.spec = DatasetSpec(
-            seq_length=seq_length,
-            where=where,
-            stride=stride,
-            random=random,
-            around_intervals=around_intervals,
-            max_jitter=max_jitter,
-            label=label,
-            fraction=fraction,
-            inner_range=inner_range,
-            conditions=tuple(conditions),
-            max_n_fraction=max_n_fraction,
-            seed=seed,
-        )
+        self.spec = DatasetSpec(**spec)
+        self.seed = self.spec.seed
         self.batch_size = batch_size
         self.shuffle = shuffle
-        self.seed = seed
         self.policy = policy
         self.dtype = np.dtype(dtype)
         self.label_dtype = np.dtype(label_dtype)
@@ -114,6 +87,13 @@ class Dataset:
         self.delivered = 0
         self._description = None
         self._shape = None
+
+    @classmethod
+    def keywords(cls) -> tuple[str, ...]:
+        """Every keyword the constructor takes: its own and those of ``DatasetSpec``."""
+        own = inspect.signature(cls.__init__).parameters.values()
+        names = [p.name for p in own if p.kind is inspect.Parameter.KEYWORD_ONLY]
+        return (*names, *DatasetSpec.keywords())
 
     # -- metadata --------------------------------------------------------------------------
     def describe(self):  # type: ignore[no-untyped-def]
@@ -196,7 +176,7 @@ class Dataset:
 
     def windows_per_message(self) -> int:
         """A multiple of ``batch_size`` filling about ``MESSAGE_BYTES`` of packed bases."""
-        window_bytes = (self.spec.seq_length + 1) // 2
+        window_bytes = packed_row_bytes(self.spec.seq_length)
         batches = max(1, MESSAGE_BYTES // (self.batch_size * window_bytes))
         batches = min(batches, max(1, MAX_WINDOWS_PER_MESSAGE // self.batch_size))
         return self.batch_size * batches
@@ -232,7 +212,7 @@ class Dataset:
             x = self._decode_rows(
                 packed[begin:end], batch.seq_length, self._decode_seed(delivered + begin)
             )
-            arrays = (x, y[begin:end])
+            arrays: tuple[np.ndarray, ...] = (x, y[begin:end])
             if coordinates is not None:
                 arrays += (coordinates[begin:end],)
             yield arrays, delivered + end

@@ -12,6 +12,7 @@ The only module of the client that imports torch.
 
 from __future__ import annotations
 
+import inspect
 import os
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -21,7 +22,7 @@ import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
 from peaksql.client import Client
-from peaksql.core.wire import byte_table
+from peaksql.core.wire import POLICY_REGISTRY, byte_table, get_policy
 from peaksql.dataset import Dataset
 
 _TORCH_DTYPES = {torch.float32: np.float32, torch.float16: np.float16, torch.uint8: np.uint8}
@@ -29,15 +30,22 @@ _tables: dict[tuple[str, torch.dtype, str], torch.Tensor] = {}
 
 
 def unpack_on_device(
-    packed: torch.Tensor, seq_length: int, *, policy: str = "zeros", dtype=torch.float32
+    packed: torch.Tensor,
+    seq_length: int,
+    *,
+    policy: str = "zeros",
+    dtype: torch.dtype = torch.float32,
 ) -> torch.Tensor:
     """(B, ceil(L/2)) uint8 packed bases on any device -> (B, L, 4) one-hot there.
 
     One gather from a 256 x 8 table (a byte -> its two decoded bases) cached per device;
-    the ``random`` policy needs host-side draws and is not offered here.
+    a policy that draws per base (``random``) needs the host and is not offered here.
     """
-    if policy == "random":
-        raise ValueError("policy 'random' decodes on the host; use zeros, uniform or mask")
+    if get_policy(policy).resolve is not None:
+        tables = [p.name for p in POLICY_REGISTRY.values() if p.resolve is None]
+        raise ValueError(
+            f"policy {policy!r} draws per base on the host; use one of {', '.join(tables)}"
+        )
     key = (policy, dtype, str(packed.device))
     table = _tables.get(key)
     if table is None:
@@ -58,10 +66,16 @@ class TorchDataset(IterableDataset):
     """Batches as torch tensors; use with ``DataLoader(..., batch_size=None)``.
 
     ``rank``/``world_size`` default to torch.distributed's when it is initialised. Keyword
-    arguments other than the client's go to ``peaksql.Dataset``.
+    arguments of ``peaksql.Client`` (``CLIENT_ARGS``) open each worker's client; every other
+    goes to ``peaksql.Dataset`` (``Dataset.keywords()``), checked here, not in a worker.
     """
 
-    CLIENT_ARGS = ("token", "token_file", "root_certificates", "certificate_chain", "private_key")
+    #: Every keyword-only argument of ``Client``, read from its signature.
+    CLIENT_ARGS: tuple[str, ...] = tuple(
+        p.name
+        for p in inspect.signature(Client.__init__).parameters.values()
+        if p.kind is inspect.Parameter.KEYWORD_ONLY
+    )
 
     def __init__(
         self,
@@ -76,6 +90,9 @@ class TorchDataset(IterableDataset):
         super().__init__()
         self.address = address
         self.client_args = {k: dataset_args.pop(k) for k in self.CLIENT_ARGS if k in dataset_args}
+        unknown = [k for k in dataset_args if k not in Dataset.keywords()]
+        if unknown:
+            raise TypeError(f"TorchDataset() got an unexpected keyword argument {unknown[0]!r}")
         self.dataset_args = dataset_args
         self.device = torch.device(device) if device is not None else None
         self.dtype = dtype

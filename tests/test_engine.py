@@ -32,7 +32,7 @@ from peaksql.core.spec import DatasetSpec
 from peaksql.core.wire import unpack_masks, unpack_sequences
 from peaksql.server.catalog.database import open_database
 from peaksql.server.catalog.genome_store import GenomeStore
-from peaksql.server.engine import plan as plan_module
+from peaksql.server.engine import n_filter as plan_module
 from peaksql.server.engine.batches import build_batch, iter_batches, positive_counts
 from peaksql.server.engine.order import Cursor
 from peaksql.server.engine.plan import Plan, compile_plan

@@ -6,7 +6,9 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from peaksql.server.engine.labels import Coverage
+from peaksql.core.label_modes import LABEL_MODES
+from peaksql.core.spec import DatasetSpec
+from peaksql.server.engine.labels import Coverage, labels_of
 
 intervals = st.lists(
     st.tuples(st.integers(0, 3), st.integers(0, 5000), st.integers(0, 400)), max_size=80
@@ -36,3 +38,14 @@ def test_covered_bases_equal_painted_coverage(intervals, windows, length):
     np.testing.assert_array_equal(
         coverage.label("any", np.array(windows), length, 0.5), expected > 0
     )
+
+
+def test_every_label_mode_gives_boolean_labels_of_its_shape():
+    coverage = Coverage.build(
+        2, np.array([0, 1]), np.array([5, 20]), np.array([15, 30]), np.array([10, 25])
+    )
+    starts = np.array([0, 10, 20], dtype=np.int64)
+    for name, mode in LABEL_MODES.items():
+        labels = labels_of(coverage, DatasetSpec(seq_length=8, label=name), starts, 8)
+        assert labels.dtype == np.bool_, name
+        assert labels.shape == (3, *mode.shape(2, 8)), name

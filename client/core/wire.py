@@ -16,10 +16,11 @@ base ``2j + 1`` in the low nibble; an odd ``L`` pads the last low nibble with 00
 So ``np.unpackbits(buf).reshape(B, -1, 4)[:, :L]`` is the boolean one-hot (B, L, 4): 8x
 smaller than uint8 one-hot, 32x smaller than float32.
 
-Decoding applies an ambiguity policy (``POLICIES``): ``zeros`` (only A/C/G/T one-hot, every
-other letter all zeros), ``uniform`` (mask / popcount: N -> 0.25 each, R -> 0.5 A + 0.5 G),
-``random`` (each ambiguous base becomes one compatible base drawn from the seed), ``mask``
-(the raw bits as 0/1). A gap is all zeros under every policy.
+Decoding applies an ambiguity policy, one of the ``Policy`` registry (``POLICIES`` lists
+the names; each policy's docstring is listed at the end of this text). A policy is a
+function of the (16, 4) bits of every 4-bit mask and their popcounts to the decoded values;
+one that draws per base also resolves the masks first. A gap is all zeros under every policy.
+To add one: a function here under ``@ambiguity_policy("name")`` and a test.
 
 Labels. ``(data, shape, dtype)``: ``bool`` labels are ``np.packbits`` of the row-major
 flattened array (first label in the high bit, the last byte zero-padded); ``float32``
@@ -28,6 +29,8 @@ labels are their raw little-endian bytes.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from functools import lru_cache
 from math import prod
 
@@ -36,7 +39,6 @@ import numpy as np
 from peaksql.core.alphabet import MASK_BITS, POPCOUNT
 from peaksql.core.errors import InvalidArgument
 
-POLICIES: tuple[str, ...] = ("zeros", "uniform", "random", "mask")
 LABEL_DTYPES: tuple[str, ...] = ("bool", "float32")
 
 #: mask -> its four bits (A, C, G, T) as 0/1.
@@ -46,33 +48,121 @@ _NTH_BASE = np.array(
     [([b for b in (8, 4, 2, 1) if m & b] + [0, 0, 0, 0])[:4] for m in range(16)], np.uint8
 )
 
+#: (bits (16, 4) float64, popcounts (16, 1) float64) -> decoded values (16, 4).
+Values = Callable[[np.ndarray, np.ndarray], np.ndarray]
+#: (masks (B, L) uint8, rewritten in place, seed) -> None.
+Resolve = Callable[[np.ndarray, "int | None"], None]
 
-def _check_dtype(policy: str, dtype: object) -> np.dtype:
-    if policy not in POLICIES:
-        raise InvalidArgument(f"unknown policy {policy!r}; choose one of {', '.join(POLICIES)}")
+
+@dataclass(frozen=True)
+class Policy:
+    """An ambiguity policy: the values of each mask, and (if it draws) a per-base resolve."""
+
+    name: str
+    values: Values
+    floating: bool = False  # needs a floating dtype
+    resolve: Resolve | None = None  # rewrites the masks first: no byte table, host only
+
+    @property
+    def doc(self) -> str:
+        return (self.values.__doc__ or "").strip().splitlines()[0]
+
+
+#: name -> policy, in registration order.
+POLICY_REGISTRY: dict[str, Policy] = {}
+
+
+def ambiguity_policy(
+    name: str, *, floating: bool = False, resolve: Resolve | None = None
+) -> Callable[[Values], Values]:
+    """Register the decorated ``(bits, counts) -> values`` function as policy ``name``."""
+
+    def register(values: Values) -> Values:
+        if name in POLICY_REGISTRY:
+            raise ValueError(f"policy {name!r} is registered twice")
+        POLICY_REGISTRY[name] = Policy(name, values, floating, resolve)
+        return values
+
+    return register
+
+
+def get_policy(name: str) -> Policy:
+    """The policy called ``name``; InvalidArgument naming every policy if there is none."""
+    found = POLICY_REGISTRY.get(name)
+    if found is None:
+        raise InvalidArgument(
+            f"unknown policy {name!r}; choose one of {', '.join(POLICY_REGISTRY)}"
+        )
+    return found
+
+
+def _resolve_random(masks: np.ndarray, seed: int | None) -> None:
+    """Each ambiguous mask becomes one of its bases: the k-th ambiguous base in row-major
+    order takes the k-th draw of ``np.random.default_rng(seed)``."""
+    flat = masks.reshape(-1)
+    ambiguous = np.flatnonzero(POPCOUNT[flat] >= 2)
+    if ambiguous.size:
+        choices = np.random.default_rng(seed).integers(0, POPCOUNT[flat[ambiguous]])
+        flat[ambiguous] = _NTH_BASE[flat[ambiguous], choices]
+
+
+@ambiguity_policy("zeros")
+def _zeros(bits: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Only A/C/G/T one-hot; every other letter all zeros."""
+    return bits * (counts == 1)
+
+
+@ambiguity_policy("uniform", floating=True)
+def _uniform(bits: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Mask / popcount: N -> 0.25 each, R -> 0.5 A + 0.5 G."""
+    return np.divide(bits, counts, out=np.zeros_like(bits), where=counts > 0)
+
+
+@ambiguity_policy("random", resolve=_resolve_random)
+def _random(bits: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Each ambiguous base becomes one compatible base drawn from the seed."""
+    return bits * (counts == 1)
+
+
+@ambiguity_policy("mask")
+def _mask(bits: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """The raw bits as 0/1."""
+    return bits
+
+
+#: Policy names, in registration order.
+POLICIES: tuple[str, ...] = tuple(POLICY_REGISTRY)
+__doc__ = (
+    (__doc__ or "")
+    + "\nPolicies:\n\n"
+    + "\n".join(f"- ``{p.name}``: {p.doc}" for p in POLICY_REGISTRY.values())
+)
+
+
+def packed_row_bytes(seq_length: int) -> int:
+    """Bytes of one packed window of ``seq_length`` bases: ``ceil(seq_length / 2)``."""
+    return (seq_length + 1) // 2
+
+
+def _check_dtype(name: str, dtype: object) -> np.dtype:
+    chosen = get_policy(name)
     try:
         resolved = np.dtype(dtype)  # type: ignore[call-overload]
     except TypeError as error:
         raise InvalidArgument(f"dtype {dtype!r} is not a numpy dtype") from error
     if resolved.kind not in "biuf":
         raise InvalidArgument(f"dtype must be numeric or bool, got {resolved}")
-    if policy == "uniform" and resolved.kind != "f":
-        raise InvalidArgument(f"policy 'uniform' needs a floating dtype, got {resolved}")
+    if chosen.floating and resolved.kind != "f":
+        raise InvalidArgument(f"policy {name!r} needs a floating dtype, got {resolved}")
     return resolved
 
 
 @lru_cache(maxsize=64)
-def _base_table(policy: str, dtype: np.dtype) -> np.ndarray:
-    """(16, 4): the decoded values of each 4-bit mask under ``policy`` (not ``random``)."""
+def _base_table(name: str, dtype: np.dtype) -> np.ndarray:
+    """(16, 4): the decoded values of each 4-bit mask under policy ``name``."""
     bits = _MASK_BITS_TABLE.astype(np.float64)
     counts = POPCOUNT.astype(np.float64)[:, None]
-    if policy == "zeros":
-        values = bits * (counts == 1)
-    elif policy == "uniform":
-        values = np.divide(bits, counts, out=np.zeros_like(bits), where=counts > 0)
-    else:
-        values = bits
-    table = values.astype(dtype)
+    table = POLICY_REGISTRY[name].values(bits, counts).astype(dtype)
     table.setflags(write=False)
     return table
 
@@ -88,10 +178,11 @@ def _byte_table(policy: str, dtype: np.dtype) -> np.ndarray:
 
 
 def byte_table(policy: str, dtype: object = np.float32) -> np.ndarray:
-    """(256, 8) decode table of ``policy`` (not ``random``), a writable copy (e.g. for a GPU)."""
+    """(256, 8) decode table of ``policy`` (not one that draws per base), a writable copy
+    (e.g. for a GPU)."""
     resolved = _check_dtype(policy, dtype)
-    if policy == "random":
-        raise InvalidArgument("policy 'random' draws per base and has no byte table")
+    if get_policy(policy).resolve is not None:
+        raise InvalidArgument(f"policy {policy!r} draws per base and has no byte table")
     return _byte_table(policy, resolved).copy()
 
 
@@ -111,7 +202,7 @@ def _raw_bytes(buf: bytes | bytearray | memoryview | np.ndarray, batch_size: int
         raw = buf.reshape(-1)
     else:
         raw = np.frombuffer(buf, dtype=np.uint8)
-    row_bytes = (seq_length + 1) // 2
+    row_bytes = packed_row_bytes(seq_length)
     if raw.size != batch_size * row_bytes:
         raise InvalidArgument(
             f"packed sequences hold {raw.size} bytes, expected batch_size * ceil(seq_length/2)"
@@ -163,21 +254,14 @@ def unpack_sequences(
     masks instead.
     """
     resolved = _check_dtype(policy, dtype)
-    if policy == "random":
-        return _unpack_random(unpack_masks(buf, batch_size, seq_length), resolved, seed)
+    resolve = get_policy(policy).resolve
+    if resolve is not None:
+        masks = unpack_masks(buf, batch_size, seq_length)
+        resolve(masks, seed)
+        return np.take(_base_table(policy, resolved), masks, axis=0)
     raw = _raw_bytes(buf, batch_size, seq_length)
     decoded = np.take(_byte_table(policy, resolved), raw, axis=0)
     return decoded.reshape(batch_size, 2 * raw.shape[1], 4)[:, :seq_length]
-
-
-def _unpack_random(masks: np.ndarray, dtype: np.dtype, seed: int | None) -> np.ndarray:
-    """Resolve every ambiguous mask (in place) to one of its bases, then one-hot it."""
-    flat = masks.reshape(-1)
-    ambiguous = np.flatnonzero(POPCOUNT[flat] >= 2)
-    if ambiguous.size:
-        choices = np.random.default_rng(seed).integers(0, POPCOUNT[flat[ambiguous]])
-        flat[ambiguous] = _NTH_BASE[flat[ambiguous], choices]
-    return np.take(_base_table("zeros", dtype), masks, axis=0)
 
 
 def pack_labels(labels: np.ndarray) -> tuple[bytes, tuple[int, ...], str]:

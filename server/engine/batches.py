@@ -11,7 +11,9 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from peaksql.core.wire import packed_row_bytes
 from peaksql.server.engine import kernels
+from peaksql.server.engine.labels import labels_of
 from peaksql.server.engine.order import Cursor, EpochOrder, positions_for
 from peaksql.server.engine.plan import Plan
 
@@ -37,7 +39,7 @@ def build_batch(plan: Plan, indices: np.ndarray) -> BatchData:
     indices = np.ascontiguousarray(indices, dtype=np.int64)
     regions, starts = plan.windows.locate(indices)
     return BatchData(
-        sequences=pack_sequences(plan, regions, starts),
+        sequences=gather_sequences(plan, regions, starts),
         labels=label_windows(plan, regions, starts),
         window_indices=indices,
         regions=regions,
@@ -45,10 +47,10 @@ def build_batch(plan: Plan, indices: np.ndarray) -> BatchData:
     )
 
 
-def pack_sequences(plan: Plan, regions: np.ndarray, starts: np.ndarray) -> np.ndarray:
+def gather_sequences(plan: Plan, regions: np.ndarray, starts: np.ndarray) -> np.ndarray:
     """Gather each window from its assembly's memmap and pack it, 4 bits a base."""
     seq_length = plan.spec.seq_length
-    out = np.empty((regions.shape[0], (seq_length + 1) // 2), dtype=np.uint8)
+    out = np.empty((regions.shape[0], packed_row_bytes(seq_length)), dtype=np.uint8)
     store_positions = plan.region_store_offsets[regions] + starts
     if len(plan.genomes) == 1:
         kernels.gather_pack(plan.genomes[0], store_positions, seq_length, out)
@@ -65,7 +67,7 @@ def pack_sequences(plan: Plan, regions: np.ndarray, starts: np.ndarray) -> np.nd
 def label_windows(plan: Plan, regions: np.ndarray, starts: np.ndarray) -> np.ndarray:
     """Labels of each window over its centred inner range."""
     inner_starts = plan.region_bases[regions] + starts + plan.inner_offset
-    return plan.coverage.label(plan.spec.label, inner_starts, plan.inner_length, plan.spec.fraction)
+    return labels_of(plan.coverage, plan.spec, inner_starts, plan.inner_length)
 
 
 def iter_batches(

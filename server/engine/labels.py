@@ -1,9 +1,10 @@
-"""Labels per window and label column, from each condition's merged intervals (DESIGN §5).
+"""Coverage of each label column: the queries label modes ask (see ARCHITECTURE.md).
 
 A ``Coverage`` holds, per column, the union of its intervals as sorted disjoint
 ``[start, end)`` pairs in plan coordinates plus prefix sums of covered bases, so the
 covered length of any window is two binary searches (``kernels.covered_bases``).
-Summit labels use each interval's summit (narrowPeak) or midpoint as points.
+Summit labels use each interval's summit (narrowPeak) or midpoint as points. What a
+window's label is, given these queries, is its label mode's (``peaksql.core.label_modes``).
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from peaksql.core.label_modes import get_label_mode
+from peaksql.core.spec import DatasetSpec
 from peaksql.server.engine import kernels
 
 # Plan coordinates stay below 2**44 (17 Tbp); columns are separated by this offset so
@@ -93,25 +96,29 @@ class Coverage:
             self.start_index,
         )
 
+    def count_points(self, window_starts: np.ndarray, length: int) -> np.ndarray:
+        """Points (summits or midpoints) of each column inside ``[w, w + length)``, (B, C)."""
+        return kernels.count_points(window_starts, length, self.points_ptr, self.points)
+
+    def covered_mask(self, window_starts: np.ndarray, length: int) -> np.ndarray:
+        """Per-base coverage of each column over ``[w, w + length)``, (B, C, length) bool."""
+        return kernels.covered_mask(window_starts, length, self.ptr, self.starts, self.ends)
+
     def label(
-        self, mode: str, window_starts: np.ndarray, length: int, fraction: float
+        self, mode: str, window_starts: np.ndarray, length: int, fraction: float = 0.5
     ) -> np.ndarray:
-        """Boolean labels of windows ``[w, w + length)``: (B, C), or (B, C, length) per base."""
-        window_starts = np.ascontiguousarray(window_starts, dtype=np.int64)
-        if mode == "per_base":
-            return kernels.covered_mask(window_starts, length, self.ptr, self.starts, self.ends)
-        if mode == "summit":
-            return kernels.count_points(window_starts, length, self.points_ptr, self.points) > 0
-        covered = self.covered(window_starts, length)
-        if mode == "any":
-            return covered > 0
-        if mode == "all":
-            return covered == length
-        if mode == "fraction":
-            # literally covered / length >= fraction: a tolerance on fraction * length (as
-            # once here) labels an uncovered window positive for fraction=1e-12
-            return covered / length >= fraction
-        raise ValueError(f"unknown label mode {mode!r}")
+        """Labels of windows ``[w, w + length)`` under label mode ``mode`` (a shorthand that
+        builds a spec of that mode; the engine calls ``labels_of``)."""
+        spec = DatasetSpec(seq_length=length, label=mode, fraction=fraction)
+        return labels_of(self, spec, window_starts, length)
+
+
+def labels_of(
+    coverage: Coverage, spec: DatasetSpec, window_starts: np.ndarray, length: int
+) -> np.ndarray:
+    """Labels of windows ``[w, w + length)`` under the spec's label mode."""
+    window_starts = np.ascontiguousarray(window_starts, dtype=np.int64)
+    return get_label_mode(spec.label).labels(coverage, window_starts, length, spec)
 
 
 def _bucket_index(

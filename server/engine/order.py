@@ -26,6 +26,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from peaksql.core.errors import InvalidArgument
+from peaksql.core.shards import check_int, num_positions
 
 try:  # the numba kernel (server extra); the numpy network below is the reference
     from peaksql.server.engine.kernels import feistel_walk as _fast_walk
@@ -59,14 +60,6 @@ def _mix_array(values: np.ndarray, key: np.uint64) -> np.ndarray:
     return z ^ (z >> np.uint64(31))
 
 
-def _check_int(name: str, value: object, minimum: int = 0) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise InvalidArgument(f"{name} must be an integer, got {value!r}")
-    if value < minimum:
-        raise InvalidArgument(f"{name} must be >= {minimum}, got {value}")
-    return int(value)
-
-
 @dataclass(frozen=True)
 class EpochOrder:
     """The bijection π of ``[0, num_windows)`` for one (seed, epoch); identity without shuffle."""
@@ -77,13 +70,13 @@ class EpochOrder:
     shuffle: bool = True
 
     def __post_init__(self) -> None:
-        _check_int("num_windows", self.num_windows)
+        check_int("num_windows", self.num_windows)
         if self.num_windows >= MAX_WINDOWS:
             raise InvalidArgument(f"num_windows must be < 2**63, got {self.num_windows}")
-        _check_int("seed", self.seed, minimum=-(1 << 63))
+        check_int("seed", self.seed, minimum=-(1 << 63))
         if self.seed >= 1 << 64:
             raise InvalidArgument(f"seed must be < 2**64, got {self.seed}")
-        _check_int("epoch", self.epoch)
+        check_int("epoch", self.epoch)
 
     @property
     def _num_bits(self) -> int:
@@ -146,22 +139,6 @@ def window_indices(
     return EpochOrder(num_windows, seed, epoch, shuffle).window_indices(positions)
 
 
-def num_positions(num_windows: int, rank: int, world_size: int, equal: bool = False) -> int:
-    """How many epoch positions rank ``rank`` of ``world_size`` takes.
-
-    ``ceil((N - rank) / W)`` (0 when ``rank >= N``); with ``equal`` every rank takes
-    ``ceil(N / W)``, padding by wrapping to the start of the epoch (see the module doc).
-    """
-    num_windows = _check_int("num_windows", num_windows)
-    world_size = _check_int("world_size", world_size, minimum=1)
-    rank = _check_int("rank", rank)
-    if rank >= world_size:
-        raise InvalidArgument(f"rank must be < world_size ({world_size}), got {rank}")
-    if equal:
-        return -(-num_windows // world_size)
-    return max(0, -(-(num_windows - rank) // world_size))
-
-
 @dataclass(frozen=True)
 class Cursor:
     """Where one rank's stream stands: ``delivered`` windows of ``epoch`` already sent."""
@@ -172,16 +149,16 @@ class Cursor:
     delivered: int = 0
 
     def __post_init__(self) -> None:
-        _check_int("epoch", self.epoch)
-        _check_int("world_size", self.world_size, minimum=1)
-        _check_int("rank", self.rank)
+        check_int("epoch", self.epoch)
+        check_int("world_size", self.world_size, minimum=1)
+        check_int("rank", self.rank)
         if self.rank >= self.world_size:
             raise InvalidArgument(f"rank must be < world_size ({self.world_size}), got {self.rank}")
-        _check_int("delivered", self.delivered)
+        check_int("delivered", self.delivered)
 
     def advanced(self, count: int) -> Cursor:
         """The cursor after ``count`` more windows were delivered."""
-        return replace(self, delivered=self.delivered + _check_int("count", count))
+        return replace(self, delivered=self.delivered + check_int("count", count))
 
 
 def positions_for(cursor: Cursor, count: int, num_windows: int, equal: bool = False) -> np.ndarray:
@@ -190,7 +167,7 @@ def positions_for(cursor: Cursor, count: int, num_windows: int, equal: bool = Fa
     Arithmetic only, O(count): position ``rank + W·k`` for ``k = delivered, delivered + 1, …``,
     taken ``mod N`` when ``equal`` pads a short rank.
     """
-    count = _check_int("count", count)
+    count = check_int("count", count)
     total = num_positions(num_windows, cursor.rank, cursor.world_size, equal)
     if cursor.delivered > total:
         raise InvalidArgument(

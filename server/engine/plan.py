@@ -1,6 +1,7 @@
 """Compile a dataset spec into a Plan: SQL runs here once, everything after is array code.
 
-spec -> (constraint -> regions + matching intervals) -> windows + label coverage -> Plan
+spec -> (constraint -> regions + matching intervals) -> windows (``samplings``, then
+``n_filter``) + label coverage -> Plan
 
 Plans are cached by spec and catalog version (``PlanCache``) so concurrent streams of the
 same dataset share one; a change to the catalog (an ingest, a removal) makes new plans.
@@ -8,32 +9,22 @@ same dataset share one; a change to the catalog (an ingest, a removal) makes new
 
 from __future__ import annotations
 
-import threading
-import weakref
-from dataclasses import dataclass, field
+import time
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 import sqlalchemy as sa
 
 from peaksql.core.errors import InvalidArgument, NotFound
+from peaksql.core.label_modes import get_label_mode
 from peaksql.core.spec import DatasetSpec
 from peaksql.server.catalog.genome_store import GenomeStore
 from peaksql.server.catalog.schema import assemblies, chromosomes, conditions, intervals
-from peaksql.server.engine import kernels
 from peaksql.server.engine.constraints import Where, parse_where
 from peaksql.server.engine.labels import Coverage
-from peaksql.server.engine.windows import (
-    ListedWindows,
-    StrideWindows,
-    WindowSet,
-    centred_windows,
-    random_windows,
-)
-
-#: 4-bit code of N (all four bases possible).
-_N_CODE = 0b1111
-#: Most windows a listed (random, around-interval, N-filtered) plan may hold.
-MAX_LISTED_WINDOWS = 200_000_000
+from peaksql.server.engine.n_filter import drop_n_windows
+from peaksql.server.engine.samplings import Source, build_windows
+from peaksql.server.engine.windows import WindowSet
 
 
 @dataclass
@@ -69,29 +60,14 @@ class Plan:
 
     @property
     def label_shape(self) -> tuple[int, ...]:
-        if self.spec.label == "per_base":
-            return (len(self.label_columns), self.inner_length)
-        return (len(self.label_columns),)
+        return get_label_mode(self.spec.label).shape(len(self.label_columns), self.inner_length)
 
 
 def spec_key(spec: DatasetSpec, where: Where) -> str:
-    """A canonical text of everything that shapes a plan (the where in normal form)."""
-    return repr(
-        (
-            where.canonical,
-            spec.seq_length,
-            spec.sampling,
-            spec.stride,
-            spec.random,
-            spec.max_jitter,
-            spec.label,
-            spec.fraction,
-            spec.inner_range,
-            spec.conditions,
-            spec.max_n_fraction,
-            spec.seed,
-        )
-    )
+    """A canonical text of everything that shapes a plan: every spec field, the where in
+    normal form."""
+    values = [where.canonical if f.name == "where" else getattr(spec, f.name) for f in fields(spec)]
+    return repr(tuple(values))
 
 
 def _region_columns() -> dict[str, sa.ColumnElement]:
@@ -129,8 +105,6 @@ def compile_plan(
     ``where`` is the spec's constraint already parsed (under the server's limits); without
     it the constraint is parsed here with the default limits.
     """
-    import time
-
     began = time.perf_counter()
     if where is None:
         where = parse_where(spec.where)
@@ -182,7 +156,7 @@ def _condition_ids(connection: sa.Connection, names: tuple[str, ...]) -> list[in
     """Ids of the named conditions, in the order given; NotFound names the missing ones."""
     if len(set(names)) != len(names):
         raise InvalidArgument("conditions lists a condition twice")
-    found = dict(
+    found: dict[str, int] = dict(
         connection.execute(
             sa.select(conditions.c.name, conditions.c.id).where(conditions.c.name.in_(names))
         ).all()
@@ -273,11 +247,11 @@ def _assemble(
     genomes = [store.open(f) for f in store_files]
     region_assembly = np.array([store_files.index(r.store_file) for r in regions], np.int64)
     store_offsets = np.array([r.offset for r in regions], dtype=np.int64)
-    rng = np.random.default_rng(spec.seed)
-    windows = _sample(spec, lengths, region, starts, ends, centres, rng)
+    source = Source(lengths, region, starts, ends, centres)
+    windows: WindowSet = build_windows(spec, source, np.random.default_rng(spec.seed))
     if spec.max_n_fraction is not None:
         region_genomes = [genomes[a] for a in region_assembly]
-        windows = _drop_n_windows(
+        windows = drop_n_windows(
             spec, windows, region_genomes, store_offsets, lengths, bases, spec.max_n_fraction
         )
     return Plan(
@@ -303,86 +277,3 @@ def _lookup(keys: np.ndarray, values: np.ndarray) -> np.ndarray:
     order = np.argsort(keys, kind="stable")
     positions = order[np.minimum(np.searchsorted(keys[order], values), keys.size - 1)]
     return np.where(keys[positions] == values, positions, -1)
-
-
-def _sample(
-    spec: DatasetSpec,
-    lengths: np.ndarray,
-    region: np.ndarray,
-    starts: np.ndarray,
-    ends: np.ndarray,
-    centres: np.ndarray,
-    rng: np.random.Generator,
-) -> WindowSet:
-    if spec.sampling == "random":
-        _check_listed(int(spec.random or 0))
-        return random_windows(lengths, spec.seq_length, int(spec.random or 0), rng)
-    if spec.sampling == "around_intervals":
-        # deterministic order whatever order the database returned: region, start, end
-        order = np.lexsort((centres, ends, starts, region))
-        return centred_windows(
-            lengths, spec.seq_length, region[order], centres[order], spec.max_jitter, rng
-        )
-    return StrideWindows(lengths, spec.seq_length, int(spec.stride or spec.seq_length))
-
-
-def _check_listed(num_windows: int) -> None:
-    if num_windows > MAX_LISTED_WINDOWS:
-        raise InvalidArgument(
-            f"{num_windows} windows is more than the {MAX_LISTED_WINDOWS} a listed plan may hold"
-        )
-
-
-#: (id(genome), offset, length) -> (weak reference to that genome, run starts, run ends).
-_n_runs_cache: dict[tuple[int, int, int], tuple[weakref.ref, np.ndarray, np.ndarray]] = {}
-_n_runs_lock = threading.Lock()
-
-
-def _n_runs(genome: np.ndarray, offset: int, length: int) -> tuple[np.ndarray, np.ndarray]:
-    """Runs of N in one chromosome, cached while its genome array lives.
-
-    An ``id`` alone is no key: once a genome is freed (an assembly removed and added again)
-    a new array may get its address, so each entry keeps a weak reference that must still
-    point at ``genome``; entries of freed genomes are dropped.
-    """
-    key = (id(genome), offset, length)
-    with _n_runs_lock:
-        cached = _n_runs_cache.get(key)
-    if cached is not None and cached[0]() is genome:
-        return cached[1], cached[2]
-    run_starts, run_ends = kernels.code_runs(genome, offset, offset + length, _N_CODE)
-    with _n_runs_lock:
-        for dead in [k for k, (ref, *_) in _n_runs_cache.items() if ref() is None]:
-            del _n_runs_cache[dead]
-        _n_runs_cache[key] = (weakref.ref(genome), run_starts, run_ends)
-    return run_starts, run_ends
-
-
-def _drop_n_windows(
-    spec: DatasetSpec,
-    windows: WindowSet,
-    genomes: list[np.ndarray],
-    store_offsets: np.ndarray,
-    lengths: np.ndarray,
-    bases: np.ndarray,
-    max_n_fraction: float,
-) -> ListedWindows:
-    """Keep windows whose fraction of N bases is at most ``max_n_fraction``."""
-    _check_listed(windows.num_windows)
-    listed = (
-        windows if isinstance(windows, ListedWindows) else ListedWindows.from_window_set(windows)
-    )
-    run_starts, run_ends = [], []
-    for k, genome in enumerate(genomes):
-        s, e = _n_runs(genome, int(store_offsets[k]), int(lengths[k]))
-        run_starts.append(s + bases[k])
-        run_ends.append(e + bases[k])
-    n_cover = Coverage.build(
-        1,
-        np.zeros(sum(len(s) for s in run_starts), dtype=np.int64),
-        np.concatenate(run_starts) if run_starts else np.zeros(0, np.int64),
-        np.concatenate(run_ends) if run_ends else np.zeros(0, np.int64),
-    )
-    n_bases = n_cover.covered(bases[listed.regions] + listed.starts, spec.seq_length)[:, 0]
-    # the fraction itself, as the spec words it (n <= f * L rounds the other way for some f)
-    return listed.subset(n_bases / spec.seq_length <= max_n_fraction)

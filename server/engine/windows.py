@@ -1,8 +1,9 @@
-"""Window sets: index -> (region, start) for each sampling mode (DESIGN §4).
+"""Window sets: index -> (region, start), whatever sampling made them (see ARCHITECTURE.md).
 
 Stride windows are virtual (arithmetic and a binary search over cumulative counts), so a
 genome tiled at stride 1 costs nothing to hold. Random, around-interval and N-filtered
-windows are listed: two arrays of the size of the dataset.
+windows are listed: two arrays of the size of the dataset. The samplings themselves live in
+``peaksql.server.engine.samplings``, one module each.
 """
 
 from __future__ import annotations
@@ -10,6 +11,17 @@ from __future__ import annotations
 import numpy as np
 
 from peaksql.core.errors import InvalidArgument
+
+#: Most windows a listed (random, around-interval, N-filtered) plan may hold.
+MAX_LISTED_WINDOWS = 200_000_000
+
+
+def check_listed(num_windows: int) -> None:
+    """Refuse a listed window set of more than ``MAX_LISTED_WINDOWS`` windows."""
+    if num_windows > MAX_LISTED_WINDOWS:
+        raise InvalidArgument(
+            f"{num_windows} windows is more than the {MAX_LISTED_WINDOWS} a listed plan may hold"
+        )
 
 
 class WindowSet:
@@ -74,42 +86,3 @@ class ListedWindows(WindowSet):
 
     def subset(self, keep: np.ndarray) -> ListedWindows:
         return ListedWindows(self.regions[keep], self.starts[keep])
-
-
-def random_windows(
-    lengths: np.ndarray, seq_length: int, num_windows: int, rng: np.random.Generator
-) -> ListedWindows:
-    """``num_windows`` starts drawn uniformly over every valid position of every region."""
-    valid = np.maximum(np.asarray(lengths, dtype=np.int64) - seq_length + 1, 0)
-    total = int(valid.sum())
-    if total == 0:
-        raise InvalidArgument(
-            f"no region is at least seq_length={seq_length} bases long: nothing to sample"
-        )
-    first = np.concatenate([[0], np.cumsum(valid)])
-    draws = rng.integers(0, total, size=num_windows, dtype=np.int64)
-    region = np.searchsorted(first, draws, side="right") - 1
-    return ListedWindows(region, draws - first[region])
-
-
-def centred_windows(
-    lengths: np.ndarray,
-    seq_length: int,
-    regions: np.ndarray,
-    centres: np.ndarray,
-    max_jitter: int,
-    rng: np.random.Generator,
-) -> ListedWindows:
-    """One window centred on each (region, centre), shifted by a seeded jitter.
-
-    A window that would cross a chromosome end is moved inside it; one on a chromosome
-    shorter than ``seq_length`` is dropped.
-    """
-    lengths = np.asarray(lengths, dtype=np.int64)
-    starts = np.asarray(centres, dtype=np.int64) - seq_length // 2
-    if max_jitter:
-        starts = starts + rng.integers(-max_jitter, max_jitter + 1, size=starts.shape[0])
-    region_lengths = lengths[regions]
-    keep = region_lengths >= seq_length
-    starts = np.clip(starts, 0, np.maximum(region_lengths - seq_length, 0))
-    return ListedWindows(np.asarray(regions)[keep], starts[keep])

@@ -22,59 +22,66 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.protobuf import descriptor_pb2 as google_dot_protobuf_dot_descriptor__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18peaksql/v1/peaksql.proto\x12\npeaksql.v1\"\xca\x02\n\x0b\x44\x61tasetSpec\x12\r\n\x05where\x18\x01 \x01(\t\x12\x12\n\nseq_length\x18\x02 \x01(\x04\x12,\n\x06stride\x18\x03 \x01(\x0b\x32\x1a.peaksql.v1.StrideSamplingH\x00\x12,\n\x06random\x18\x04 \x01(\x0b\x32\x1a.peaksql.v1.RandomSamplingH\x00\x12\x38\n\x10\x61round_intervals\x18\x05 \x01(\x0b\x32\x1c.peaksql.v1.IntervalSamplingH\x00\x12$\n\x05label\x18\x06 \x01(\x0b\x32\x15.peaksql.v1.LabelSpec\x12\x12\n\nconditions\x18\x07 \x03(\t\x12\x1b\n\x0emax_n_fraction\x18\x08 \x01(\x01H\x01\x88\x01\x01\x12\x0c\n\x04seed\x18\t \x01(\x04\x42\n\n\x08samplingB\x11\n\x0f_max_n_fraction\" \n\x0eStrideSampling\x12\x0e\n\x06stride\x18\x01 \x01(\x04\"%\n\x0eRandomSampling\x12\x13\n\x0bnum_windows\x18\x01 \x01(\x04\"&\n\x10IntervalSampling\x12\x12\n\nmax_jitter\x18\x01 \x01(\x04\"@\n\tLabelSpec\x12\x0c\n\x04mode\x18\x01 \x01(\t\x12\x10\n\x08\x66raction\x18\x02 \x01(\x01\x12\x13\n\x0binner_range\x18\x03 \x01(\x04\"L\n\x06\x43ursor\x12\r\n\x05\x65poch\x18\x01 \x01(\x04\x12\x0c\n\x04rank\x18\x02 \x01(\x04\x12\x12\n\nworld_size\x18\x03 \x01(\x04\x12\x11\n\tdelivered\x18\x04 \x01(\x04\"\xd5\x01\n\rStreamRequest\x12%\n\x04spec\x18\x01 \x01(\x0b\x32\x17.peaksql.v1.DatasetSpec\x12\x12\n\nbatch_size\x18\x02 \x01(\r\x12\x0f\n\x07shuffle\x18\x03 \x01(\x08\x12\x0c\n\x04seed\x18\x04 \x01(\x04\x12\"\n\x06\x63ursor\x18\x05 \x01(\x0b\x32\x12.peaksql.v1.Cursor\x12\x13\n\x0bmax_batches\x18\x06 \x01(\x04\x12\x14\n\x0c\x65qual_shares\x18\x07 \x01(\x08\x12\x1b\n\x13include_coordinates\x18\x08 \x01(\x08\"h\n\x11GetWindowsRequest\x12%\n\x04spec\x18\x01 \x01(\x0b\x32\x17.peaksql.v1.DatasetSpec\x12\x0f\n\x07indices\x18\x02 \x03(\x04\x12\x1b\n\x13include_coordinates\x18\x03 \x01(\x08\"4\n\x06Tensor\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\x12\r\n\x05shape\x18\x02 \x03(\x04\x12\r\n\x05\x64type\x18\x03 \x01(\t\"H\n\x0b\x43oordinates\x12\x14\n\x0cwindow_index\x18\x01 \x01(\x0c\x12\x14\n\x0cregion_index\x18\x02 \x01(\x0c\x12\r\n\x05start\x18\x03 \x01(\x0c\"\xb8\x01\n\x05\x42\x61tch\x12\x11\n\tsequences\x18\x01 \x01(\x0c\x12\x12\n\nbatch_size\x18\x02 \x01(\r\x12\x12\n\nseq_length\x18\x03 \x01(\x04\x12\"\n\x06labels\x18\x04 \x01(\x0b\x32\x12.peaksql.v1.Tensor\x12,\n\x0b\x63oordinates\x18\x05 \x01(\x0b\x32\x17.peaksql.v1.Coordinates\x12\"\n\x06\x63ursor\x18\x06 \x01(\x0b\x32\x12.peaksql.v1.Cursor\"\x17\n\x15ListAssembliesRequest\"*\n\nChromosome\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06length\x18\x02 \x01(\x04\"f\n\x08\x41ssembly\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07species\x18\x02 \x01(\t\x12\x0e\n\x06length\x18\x03 \x01(\x04\x12+\n\x0b\x63hromosomes\x18\x04 \x03(\x0b\x32\x16.peaksql.v1.Chromosome\"B\n\x16ListAssembliesResponse\x12(\n\nassemblies\x18\x01 \x03(\x0b\x32\x14.peaksql.v1.Assembly\"\x17\n\x15ListConditionsRequest\"T\n\tCondition\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x10\n\x08\x61ssembly\x18\x02 \x01(\t\x12\x15\n\rnum_intervals\x18\x03 \x01(\x04\x12\x10\n\x08metadata\x18\x04 \x01(\t\"C\n\x16ListConditionsResponse\x12)\n\nconditions\x18\x01 \x03(\x0b\x32\x15.peaksql.v1.Condition\"P\n\x0f\x44\x65scribeRequest\x12%\n\x04spec\x18\x01 \x01(\x0b\x32\x17.peaksql.v1.DatasetSpec\x12\x16\n\x0eskip_positives\x18\x02 \x01(\x08\"S\n\x06Region\x12\x10\n\x08\x61ssembly\x18\x01 \x01(\t\x12\x12\n\nchromosome\x18\x02 \x01(\t\x12\x0e\n\x06length\x18\x03 \x01(\x04\x12\x13\n\x0bnum_windows\x18\x04 \x01(\x04\"1\n\x0bLabelColumn\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x14\n\x0cnum_positive\x18\x02 \x01(\x04\"\xdb\x01\n\x10\x44\x65scribeResponse\x12\x13\n\x0bnum_windows\x18\x01 \x01(\x04\x12#\n\x07regions\x18\x02 \x03(\x0b\x32\x12.peaksql.v1.Region\x12.\n\rlabel_columns\x18\x03 \x03(\x0b\x32\x17.peaksql.v1.LabelColumn\x12\x19\n\x11region_constraint\x18\x04 \x01(\t\x12\x1b\n\x13interval_constraint\x18\x05 \x01(\t\x12\x13\n\x0blabel_shape\x18\x06 \x03(\x04\x12\x10\n\x08plan_key\x18\x07 \x01(\t2\x83\x03\n\x07PeakSQL\x12W\n\x0eListAssemblies\x12!.peaksql.v1.ListAssembliesRequest\x1a\".peaksql.v1.ListAssembliesResponse\x12W\n\x0eListConditions\x12!.peaksql.v1.ListConditionsRequest\x1a\".peaksql.v1.ListConditionsResponse\x12\x45\n\x08\x44\x65scribe\x12\x1b.peaksql.v1.DescribeRequest\x1a\x1c.peaksql.v1.DescribeResponse\x12?\n\rStreamBatches\x12\x19.peaksql.v1.StreamRequest\x1a\x11.peaksql.v1.Batch0\x01\x12>\n\nGetWindows\x12\x1d.peaksql.v1.GetWindowsRequest\x1a\x11.peaksql.v1.Batchb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18peaksql/v1/peaksql.proto\x12\npeaksql.v1\x1a google/protobuf/descriptor.proto\"\xd0\x02\n\x0b\x44\x61tasetSpec\x12\r\n\x05where\x18\x01 \x01(\t\x12\x18\n\nseq_length\x18\x02 \x01(\x04\x42\x04\x88\xb5\x18\x01\x12,\n\x06stride\x18\x03 \x01(\x0b\x32\x1a.peaksql.v1.StrideSamplingH\x00\x12,\n\x06random\x18\x04 \x01(\x0b\x32\x1a.peaksql.v1.RandomSamplingH\x00\x12\x38\n\x10\x61round_intervals\x18\x05 \x01(\x0b\x32\x1c.peaksql.v1.IntervalSamplingH\x00\x12$\n\x05label\x18\x06 \x01(\x0b\x32\x15.peaksql.v1.LabelSpec\x12\x12\n\nconditions\x18\x07 \x03(\t\x12\x1b\n\x0emax_n_fraction\x18\x08 \x01(\x01H\x01\x88\x01\x01\x12\x0c\n\x04seed\x18\t \x01(\x04\x42\n\n\x08samplingB\x11\n\x0f_max_n_fraction\"&\n\x0eStrideSampling\x12\x14\n\x06stride\x18\x01 \x01(\x04\x42\x04\x88\xb5\x18\x01\"&\n\x0eRandomSampling\x12\x14\n\x06random\x18\x01 \x01(\x04\x42\x04\x88\xb5\x18\x01\"&\n\x10IntervalSampling\x12\x12\n\nmax_jitter\x18\x01 \x01(\x04\"@\n\tLabelSpec\x12\x0c\n\x04mode\x18\x01 \x01(\t\x12\x10\n\x08\x66raction\x18\x02 \x01(\x01\x12\x13\n\x0binner_range\x18\x03 \x01(\x04\"L\n\x06\x43ursor\x12\r\n\x05\x65poch\x18\x01 \x01(\x04\x12\x0c\n\x04rank\x18\x02 \x01(\x04\x12\x12\n\nworld_size\x18\x03 \x01(\x04\x12\x11\n\tdelivered\x18\x04 \x01(\x04\"\xd5\x01\n\rStreamRequest\x12%\n\x04spec\x18\x01 \x01(\x0b\x32\x17.peaksql.v1.DatasetSpec\x12\x12\n\nbatch_size\x18\x02 \x01(\r\x12\x0f\n\x07shuffle\x18\x03 \x01(\x08\x12\x0c\n\x04seed\x18\x04 \x01(\x04\x12\"\n\x06\x63ursor\x18\x05 \x01(\x0b\x32\x12.peaksql.v1.Cursor\x12\x13\n\x0bmax_batches\x18\x06 \x01(\x04\x12\x14\n\x0c\x65qual_shares\x18\x07 \x01(\x08\x12\x1b\n\x13include_coordinates\x18\x08 \x01(\x08\"h\n\x11GetWindowsRequest\x12%\n\x04spec\x18\x01 \x01(\x0b\x32\x17.peaksql.v1.DatasetSpec\x12\x0f\n\x07indices\x18\x02 \x03(\x04\x12\x1b\n\x13include_coordinates\x18\x03 \x01(\x08\"4\n\x06Tensor\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\x12\r\n\x05shape\x18\x02 \x03(\x04\x12\r\n\x05\x64type\x18\x03 \x01(\t\"H\n\x0b\x43oordinates\x12\x14\n\x0cwindow_index\x18\x01 \x01(\x0c\x12\x14\n\x0cregion_index\x18\x02 \x01(\x0c\x12\r\n\x05start\x18\x03 \x01(\x0c\"\xb8\x01\n\x05\x42\x61tch\x12\x11\n\tsequences\x18\x01 \x01(\x0c\x12\x12\n\nbatch_size\x18\x02 \x01(\r\x12\x12\n\nseq_length\x18\x03 \x01(\x04\x12\"\n\x06labels\x18\x04 \x01(\x0b\x32\x12.peaksql.v1.Tensor\x12,\n\x0b\x63oordinates\x18\x05 \x01(\x0b\x32\x17.peaksql.v1.Coordinates\x12\"\n\x06\x63ursor\x18\x06 \x01(\x0b\x32\x12.peaksql.v1.Cursor\"\x17\n\x15ListAssembliesRequest\"*\n\nChromosome\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06length\x18\x02 \x01(\x04\"f\n\x08\x41ssembly\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07species\x18\x02 \x01(\t\x12\x0e\n\x06length\x18\x03 \x01(\x04\x12+\n\x0b\x63hromosomes\x18\x04 \x03(\x0b\x32\x16.peaksql.v1.Chromosome\"B\n\x16ListAssembliesResponse\x12(\n\nassemblies\x18\x01 \x03(\x0b\x32\x14.peaksql.v1.Assembly\"\x17\n\x15ListConditionsRequest\"T\n\tCondition\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x10\n\x08\x61ssembly\x18\x02 \x01(\t\x12\x15\n\rnum_intervals\x18\x03 \x01(\x04\x12\x10\n\x08metadata\x18\x04 \x01(\t\"C\n\x16ListConditionsResponse\x12)\n\nconditions\x18\x01 \x03(\x0b\x32\x15.peaksql.v1.Condition\"P\n\x0f\x44\x65scribeRequest\x12%\n\x04spec\x18\x01 \x01(\x0b\x32\x17.peaksql.v1.DatasetSpec\x12\x16\n\x0eskip_positives\x18\x02 \x01(\x08\"S\n\x06Region\x12\x10\n\x08\x61ssembly\x18\x01 \x01(\t\x12\x12\n\nchromosome\x18\x02 \x01(\t\x12\x0e\n\x06length\x18\x03 \x01(\x04\x12\x13\n\x0bnum_windows\x18\x04 \x01(\x04\"1\n\x0bLabelColumn\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x14\n\x0cnum_positive\x18\x02 \x01(\x04\"\xdb\x01\n\x10\x44\x65scribeResponse\x12\x13\n\x0bnum_windows\x18\x01 \x01(\x04\x12#\n\x07regions\x18\x02 \x03(\x0b\x32\x12.peaksql.v1.Region\x12.\n\rlabel_columns\x18\x03 \x03(\x0b\x32\x17.peaksql.v1.LabelColumn\x12\x19\n\x11region_constraint\x18\x04 \x01(\t\x12\x1b\n\x13interval_constraint\x18\x05 \x01(\t\x12\x13\n\x0blabel_shape\x18\x06 \x03(\x04\x12\x10\n\x08plan_key\x18\x07 \x01(\t2\x83\x03\n\x07PeakSQL\x12W\n\x0eListAssemblies\x12!.peaksql.v1.ListAssembliesRequest\x1a\".peaksql.v1.ListAssembliesResponse\x12W\n\x0eListConditions\x12!.peaksql.v1.ListConditionsRequest\x1a\".peaksql.v1.ListConditionsResponse\x12\x45\n\x08\x44\x65scribe\x12\x1b.peaksql.v1.DescribeRequest\x1a\x1c.peaksql.v1.DescribeResponse\x12?\n\rStreamBatches\x12\x19.peaksql.v1.StreamRequest\x1a\x11.peaksql.v1.Batch0\x01\x12>\n\nGetWindows\x12\x1d.peaksql.v1.GetWindowsRequest\x1a\x11.peaksql.v1.Batch:0\n\x07minimum\x12\x1d.google.protobuf.FieldOptions\x18\xd1\x86\x03 \x01(\x04\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'peaksql.v1.peaksql_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_DATASETSPEC']._serialized_start=41
-  _globals['_DATASETSPEC']._serialized_end=371
-  _globals['_STRIDESAMPLING']._serialized_start=373
-  _globals['_STRIDESAMPLING']._serialized_end=405
-  _globals['_RANDOMSAMPLING']._serialized_start=407
-  _globals['_RANDOMSAMPLING']._serialized_end=444
-  _globals['_INTERVALSAMPLING']._serialized_start=446
-  _globals['_INTERVALSAMPLING']._serialized_end=484
-  _globals['_LABELSPEC']._serialized_start=486
-  _globals['_LABELSPEC']._serialized_end=550
-  _globals['_CURSOR']._serialized_start=552
-  _globals['_CURSOR']._serialized_end=628
-  _globals['_STREAMREQUEST']._serialized_start=631
-  _globals['_STREAMREQUEST']._serialized_end=844
-  _globals['_GETWINDOWSREQUEST']._serialized_start=846
-  _globals['_GETWINDOWSREQUEST']._serialized_end=950
-  _globals['_TENSOR']._serialized_start=952
-  _globals['_TENSOR']._serialized_end=1004
-  _globals['_COORDINATES']._serialized_start=1006
-  _globals['_COORDINATES']._serialized_end=1078
-  _globals['_BATCH']._serialized_start=1081
-  _globals['_BATCH']._serialized_end=1265
-  _globals['_LISTASSEMBLIESREQUEST']._serialized_start=1267
-  _globals['_LISTASSEMBLIESREQUEST']._serialized_end=1290
-  _globals['_CHROMOSOME']._serialized_start=1292
-  _globals['_CHROMOSOME']._serialized_end=1334
-  _globals['_ASSEMBLY']._serialized_start=1336
-  _globals['_ASSEMBLY']._serialized_end=1438
-  _globals['_LISTASSEMBLIESRESPONSE']._serialized_start=1440
-  _globals['_LISTASSEMBLIESRESPONSE']._serialized_end=1506
-  _globals['_LISTCONDITIONSREQUEST']._serialized_start=1508
-  _globals['_LISTCONDITIONSREQUEST']._serialized_end=1531
-  _globals['_CONDITION']._serialized_start=1533
-  _globals['_CONDITION']._serialized_end=1617
-  _globals['_LISTCONDITIONSRESPONSE']._serialized_start=1619
-  _globals['_LISTCONDITIONSRESPONSE']._serialized_end=1686
-  _globals['_DESCRIBEREQUEST']._serialized_start=1688
-  _globals['_DESCRIBEREQUEST']._serialized_end=1768
-  _globals['_REGION']._serialized_start=1770
-  _globals['_REGION']._serialized_end=1853
-  _globals['_LABELCOLUMN']._serialized_start=1855
-  _globals['_LABELCOLUMN']._serialized_end=1904
-  _globals['_DESCRIBERESPONSE']._serialized_start=1907
-  _globals['_DESCRIBERESPONSE']._serialized_end=2126
-  _globals['_PEAKSQL']._serialized_start=2129
-  _globals['_PEAKSQL']._serialized_end=2516
+  _globals['_DATASETSPEC'].fields_by_name['seq_length']._loaded_options = None
+  _globals['_DATASETSPEC'].fields_by_name['seq_length']._serialized_options = b'\210\265\030\001'
+  _globals['_STRIDESAMPLING'].fields_by_name['stride']._loaded_options = None
+  _globals['_STRIDESAMPLING'].fields_by_name['stride']._serialized_options = b'\210\265\030\001'
+  _globals['_RANDOMSAMPLING'].fields_by_name['random']._loaded_options = None
+  _globals['_RANDOMSAMPLING'].fields_by_name['random']._serialized_options = b'\210\265\030\001'
+  _globals['_DATASETSPEC']._serialized_start=75
+  _globals['_DATASETSPEC']._serialized_end=411
+  _globals['_STRIDESAMPLING']._serialized_start=413
+  _globals['_STRIDESAMPLING']._serialized_end=451
+  _globals['_RANDOMSAMPLING']._serialized_start=453
+  _globals['_RANDOMSAMPLING']._serialized_end=491
+  _globals['_INTERVALSAMPLING']._serialized_start=493
+  _globals['_INTERVALSAMPLING']._serialized_end=531
+  _globals['_LABELSPEC']._serialized_start=533
+  _globals['_LABELSPEC']._serialized_end=597
+  _globals['_CURSOR']._serialized_start=599
+  _globals['_CURSOR']._serialized_end=675
+  _globals['_STREAMREQUEST']._serialized_start=678
+  _globals['_STREAMREQUEST']._serialized_end=891
+  _globals['_GETWINDOWSREQUEST']._serialized_start=893
+  _globals['_GETWINDOWSREQUEST']._serialized_end=997
+  _globals['_TENSOR']._serialized_start=999
+  _globals['_TENSOR']._serialized_end=1051
+  _globals['_COORDINATES']._serialized_start=1053
+  _globals['_COORDINATES']._serialized_end=1125
+  _globals['_BATCH']._serialized_start=1128
+  _globals['_BATCH']._serialized_end=1312
+  _globals['_LISTASSEMBLIESREQUEST']._serialized_start=1314
+  _globals['_LISTASSEMBLIESREQUEST']._serialized_end=1337
+  _globals['_CHROMOSOME']._serialized_start=1339
+  _globals['_CHROMOSOME']._serialized_end=1381
+  _globals['_ASSEMBLY']._serialized_start=1383
+  _globals['_ASSEMBLY']._serialized_end=1485
+  _globals['_LISTASSEMBLIESRESPONSE']._serialized_start=1487
+  _globals['_LISTASSEMBLIESRESPONSE']._serialized_end=1553
+  _globals['_LISTCONDITIONSREQUEST']._serialized_start=1555
+  _globals['_LISTCONDITIONSREQUEST']._serialized_end=1578
+  _globals['_CONDITION']._serialized_start=1580
+  _globals['_CONDITION']._serialized_end=1664
+  _globals['_LISTCONDITIONSRESPONSE']._serialized_start=1666
+  _globals['_LISTCONDITIONSRESPONSE']._serialized_end=1733
+  _globals['_DESCRIBEREQUEST']._serialized_start=1735
+  _globals['_DESCRIBEREQUEST']._serialized_end=1815
+  _globals['_REGION']._serialized_start=1817
+  _globals['_REGION']._serialized_end=1900
+  _globals['_LABELCOLUMN']._serialized_start=1902
+  _globals['_LABELCOLUMN']._serialized_end=1951
+  _globals['_DESCRIBERESPONSE']._serialized_start=1954
+  _globals['_DESCRIBERESPONSE']._serialized_end=2173
+  _globals['_PEAKSQL']._serialized_start=2176
+  _globals['_PEAKSQL']._serialized_end=2563
 # @@protoc_insertion_point(module_scope)

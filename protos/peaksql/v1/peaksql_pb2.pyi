@@ -1,3 +1,4 @@
+from google.protobuf import descriptor_pb2 as _descriptor_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
@@ -5,6 +6,8 @@ from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
+MINIMUM_FIELD_NUMBER: _ClassVar[int]
+minimum: _descriptor.FieldDescriptor
 
 class DatasetSpec(_message.Message):
     __slots__ = ("where", "seq_length", "stride", "random", "around_intervals", "label", "conditions", "max_n_fraction", "seed")
@@ -35,10 +38,10 @@ class StrideSampling(_message.Message):
     def __init__(self, stride: _Optional[int] = ...) -> None: ...
 
 class RandomSampling(_message.Message):
-    __slots__ = ("num_windows",)
-    NUM_WINDOWS_FIELD_NUMBER: _ClassVar[int]
-    num_windows: int
-    def __init__(self, num_windows: _Optional[int] = ...) -> None: ...
+    __slots__ = ("random",)
+    RANDOM_FIELD_NUMBER: _ClassVar[int]
+    random: int
+    def __init__(self, random: _Optional[int] = ...) -> None: ...
 
 class IntervalSampling(_message.Message):
     __slots__ = ("max_jitter",)
