@@ -20,7 +20,7 @@ from peaksql.core.spec import DatasetSpec
 from peaksql.core.wire import unpack_sequences
 from peaksql.server.catalog.database import open_database
 from peaksql.server.catalog.genome_store import GenomeStore
-from peaksql.server.engine.batches import iter_batches, label_windows, pack_sequences
+from peaksql.server.engine.batches import gather_sequences, iter_batches, label_windows
 from peaksql.server.engine.order import Cursor, positions_for, window_indices
 from peaksql.server.engine.plan import Plan, compile_plan
 from peaksql.server.rpc.service import batch_message
@@ -134,7 +134,7 @@ def engine_breakdown(plan: Plan, shape: Shape, num_batches: int) -> Row:
         positions = timed("order", lambda c=cursor: positions_for(c, shape.batch_size, n))
         indices = timed("order", lambda p=positions: window_indices(p, n, SEED, 0, True))
         regions, starts = timed("locate", lambda i=indices: plan.windows.locate(i))  # type: ignore[misc]
-        timed("gather_pack", lambda r=regions, s=starts: pack_sequences(plan, r, s))
+        timed("gather_pack", lambda r=regions, s=starts: gather_sequences(plan, r, s))
         timed("labels", lambda r=regions, s=starts: label_windows(plan, r, s))
     batches = iter_batches(plan, Cursor(0, 0, 1, 0), shape.batch_size, shuffle=True, seed=SEED)
     for batch, _ in zip(batches, range(num_batches), strict=False):
