@@ -31,17 +31,21 @@ is its remainder (``len`` counts those batches; the next epochs are whole). Kera
 its epochs from the first step, so resume at an epoch boundary with
 ``fit(..., initial_epoch=state["epoch"])``, or fit the remainder on its own first.
 
-Each process opens its own gRPC channel (channels do not survive fork), so
-``use_multiprocessing=True`` works; the ``Dataset`` already reads ahead in a background
-thread, so ``workers=1`` (the default) is usually the fastest.
+Each process opens its own gRPC channel (channels do not survive fork), and the batches
+served are flagged in shared memory, so ``use_multiprocessing=True`` works and its epochs
+still move on; the ``Dataset`` already reads ahead in a background thread, so
+``workers=1`` (the default) is usually the fastest.
 """
 
 from __future__ import annotations
 
+import ctypes
+import multiprocessing
 import os
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from multiprocessing import context
 from typing import Any
 
 import numpy as np
@@ -100,7 +104,7 @@ class KerasDataset(PyDataset):
         self.start = 0
         #: Most streams kept open for indices asked out of order (each holds a server thread).
         self.open_streams = max(2, workers) if open_streams is None else max(1, open_streams)
-        self._served: set[int] = set()
+        self._served: Any = None  # RawArray of flags, shared with Keras's worker processes
         self._meta: Dataset | None = None
         self._fresh_process()
 
@@ -121,6 +125,8 @@ class KerasDataset(PyDataset):
         state = self.__dict__.copy()
         for key in ("_lock", "_client", "_readers", "_meta"):
             state.pop(key)
+        if context.get_spawning_popen() is None:  # shared memory travels only to new processes
+            state["_served"] = None
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -162,7 +168,7 @@ class KerasDataset(PyDataset):
             except BaseException:
                 _close(reader)
                 raise
-            self._served.add(index)
+            self._flags()[index] = 1
             reader.index += 1
             if reader.index < size:
                 self._readers.append(reader)
@@ -188,13 +194,24 @@ class KerasDataset(PyDataset):
         self._check_process()
         with self._lock:
             self._close_readers()
-            if len(self._served) >= len(self):
+            if sum(self._flags()[: len(self)]) >= len(self):
                 self._advance(self.epoch + 1, 0)
 
     # -- epochs and resume ----------------------------------------------------------------
+    def _flags(self) -> Any:
+        """One byte per batch of an epoch, set once served, in memory that Keras's worker
+        processes share (forked, or spawned with it): the parent decides when the epoch is
+        complete, whichever process served the batches."""
+        if self._served is None:
+            dataset = self.dataset
+            batches = -(-dataset.num_windows_per_epoch() // dataset.batch_size)
+            self._served = multiprocessing.RawArray(ctypes.c_ubyte, max(1, batches))
+        return self._served
+
     def _advance(self, epoch: int, start: int) -> None:
         self.epoch, self.start = int(epoch), int(start)
-        self._served = set()
+        flags = self._flags()
+        ctypes.memset(flags, 0, ctypes.sizeof(flags))
 
     def set_epoch(self, epoch: int) -> None:
         """Serve ``epoch`` from its beginning."""
@@ -206,12 +223,13 @@ class KerasDataset(PyDataset):
     def state_dict(self) -> dict[str, Any]:
         """The ``Dataset`` state of the windows served so far: resume with ``load_state_dict``."""
         dataset = self.dataset
+        flags, size = self._flags(), len(self)
         done = 0
-        while done in self._served:
+        while done < size and flags[done]:
             done += 1
         delivered = min(self.start + done * dataset.batch_size, dataset.num_windows_per_epoch())
         epoch = self.epoch
-        if self._served and done >= len(self):
+        if done and done >= size:
             epoch, delivered = epoch + 1, 0
         return {**dataset.state_dict(), "epoch": epoch, "delivered": delivered}
 

@@ -155,6 +155,15 @@ def test_fit_sees_each_batch_of_each_epoch_once(address: str, shuffle: bool) -> 
     assert not data._readers  # streams closed at the end of each epoch
 
 
+def test_fit_with_worker_processes_moves_through_epochs(address: str) -> None:
+    # the batches are served in Keras's worker processes; the parent still sees the epoch end
+    data = KerasDataset(address, workers=2, use_multiprocessing=True, **ARGS)
+    net = model(len(data.dataset.label_columns))
+    net.compile(optimizer="sgd", loss=keras.losses.BinaryCrossentropy(from_logits=True))
+    net.fit(data, epochs=2, shuffle=False, verbose=0)
+    assert data.epoch == 2 and data.state_dict()["delivered"] == 0
+
+
 def test_resume_mid_epoch(address: str) -> None:
     data = KerasDataset(address, **ARGS)
     full = [data[i] for i in range(len(data))]
