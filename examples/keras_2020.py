@@ -73,7 +73,7 @@ def main() -> None:
             seq_length=101,
             stride=101,
             label="any",
-            batch_size=64,
+            batch_size=128,
             shuffle=True,
             seed=2020,
         )

@@ -81,7 +81,7 @@ def main() -> None:
     began = time.perf_counter()
     common = dict(seq_length=SEQ_LENGTH, conditions=CONDITIONS, label="any", batch_size=128)
     with example_server(args.address) as address:
-        train = KerasDataset(address, stride=250, shuffle=True, seed=0, **common)
+        train = KerasDataset(address, stride=500, shuffle=True, seed=0, **common)
         valid = KerasDataset(address, random=1_000, seed=1, **common)
         print(f"{train.dataset.num_windows:,} training windows, {len(train)} batches an epoch")
         net = model(len(CONDITIONS))
