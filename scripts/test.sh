@@ -10,6 +10,9 @@ python -m pip install -q --upgrade pip
 # torch 2.13.0 CPU is what the suite is tested with; any torch>=2.2 works.
 python -m pip install -q "torch==2.13.0"
 python -m pip install -q -e ".[server,torch,test]"
+# CPU-only JAX and Keras 3 for peaksql.jax / peaksql.keras (Keras runs on its torch backend).
+python -m pip install -q "jax[cpu]>=0.10.2" "keras>=3.15.1"
+export KERAS_BACKEND=torch
 ruff check .
 ruff format --check .
 python scripts/generate_protos.py --check
