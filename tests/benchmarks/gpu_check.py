@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import sys
 import time
 from pathlib import Path
 
@@ -77,6 +78,7 @@ def check_decode(seconds: float) -> None:
 
 
 def _model(num_labels: int) -> torch.nn.Module:
+    sys.path.insert(0, str(EXAMPLE.parent))  # the example imports its sibling example_server
     spec = importlib.util.spec_from_file_location("train_pytorch", EXAMPLE)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
