@@ -90,11 +90,12 @@ def _read(path: Path, stream, size: int) -> bytes:  # type: ignore[no-untyped-de
     try:
         return stream.read(size)
     except _DECOMPRESSION_ERRORS as error:
-        problem = "truncated gzip file" if isinstance(error, EOFError) else "corrupt gzip data"
-        raise InputFileError(path, None, f"{problem}: {clip(str(error), 120)}") from None
+        state = "truncated" if isinstance(error, EOFError) else "corrupt"
+        problem = f"cannot decompress it: the gzip data is {state} ({clip(str(error), 120)})"
+        raise InputFileError(path, None, problem) from None
     except OSError as error:
         if error.errno is None:  # gzip.BadGzipFile and friends carry no errno
-            problem = f"corrupt gzip data: {clip(str(error), 120)}"
+            problem = f"cannot decompress it: the gzip data is corrupt ({clip(str(error), 120)})"
             raise InputFileError(path, None, problem) from None
         raise InputFileError(path, None, f"cannot read the file: {error.strerror}") from None
 
