@@ -13,7 +13,10 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
+from typing import BinaryIO
 
 from tqdm import tqdm
 
@@ -44,7 +47,7 @@ def write_store(genome: Path, out: Path, *, progress: bool = True) -> list[Chrom
     handle, tmp_name = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".partial")
     try:
         with os.fdopen(handle, "wb") as sink:
-            records = _encode(genome, sink, progress)
+            records = _encode(genome, partial(_write_codes, sink), progress)
             sink.flush()
             os.fsync(sink.fileno())
         os.chmod(tmp_name, 0o644)  # mkstemp makes it 0600; servers may run as another user
@@ -58,9 +61,13 @@ def write_store(genome: Path, out: Path, *, progress: bool = True) -> list[Chrom
     return records
 
 
-def _encode(genome: Path, sink: object, progress: bool) -> list[ChromosomeRecord]:
-    """Stream the codes of ``genome`` into ``sink``, showing a progress bar if asked."""
-    write = sink.write  # type: ignore[attr-defined]
+def _write_codes(sink: BinaryIO, codes: bytes) -> None:
+    """The one place store bytes are written (a failure here is a WriteError)."""
+    sink.write(codes)
+
+
+def _encode(genome: Path, write: Callable[[bytes], None], progress: bool) -> list[ChromosomeRecord]:
+    """Stream the codes of ``genome`` to ``write``, showing a progress bar if asked."""
     twobit = is_twobit(genome)
     with tqdm(
         total=None if twobit else genome.stat().st_size,

@@ -57,19 +57,20 @@ def normalized_blocks(path: Path, block_bytes: int | None = None) -> Iterator[tu
     with raw, stream:
         while True:
             block = _read(path, stream, block_bytes)
+            end_of_file = not block
             if first:
                 first = False
                 if block.startswith(_BOM):
                     block = block[len(_BOM) :]
             data = carry + block
             carry = b""
-            if data.endswith(b"\r") and block:
+            if data.endswith(b"\r") and not end_of_file:
                 data, carry = data[:-1], b"\r"
             if b"\r" in data:
                 data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
             if data:
                 yield data, raw.tell()
-            if not block:
+            if end_of_file:
                 break
     if stream is not raw:
         _check_bgzf_end(path)
