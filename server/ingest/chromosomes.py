@@ -8,9 +8,9 @@ A name resolves, in this order, to the chromosome that has it as
    ``#`` lines are comments); lines whose first column is not a chromosome of the assembly
    are ignored (alias files list every sequence of a release), but a file in which no line
    names one is refused: its columns are probably the other way round;
-3. a built-in alias: with or without the ``chr`` prefix (``chr20`` <-> ``20``), and the
-   mitochondrion's ``chrM`` <-> ``MT`` <-> ``M``. A built-in alias two chromosomes would share
-   is dropped (neither gets it).
+3. a built-in alias: with or without the ``chr`` prefix, any of ``chr``/``Chr``/``CHR``
+   (``chr20`` <-> ``20`` <-> ``Chr20``), and the mitochondrion's ``chrM`` <-> ``MT`` <-> ``M``.
+   A built-in alias two chromosomes would share is dropped (neither gets it).
 
 Resolution is one dict lookup per line, aliases included. With ``skip_unknown`` the lines on
 unknown chromosomes are dropped and counted by name instead of refusing the file.
@@ -28,7 +28,7 @@ from peaksql.core.errors import InputFileError
 from peaksql.server.ingest.text_blocks import clip, normalized_blocks
 
 _PREFIXES = ("chr", "Chr", "CHR")
-_MITOCHONDRION = ("M", "MT", "chrM", "chrMT")
+_MITOCHONDRION = ("M", "MT")
 #: Known names shown in an "unknown chromosome" message; unknown names in a skip report.
 NUM_HINT_NAMES = 5
 
@@ -48,10 +48,10 @@ def builtin_aliases(names: Sequence[str]) -> dict[str, int]:
 
 
 def _builtin(name: str) -> set[str]:
+    """The built-in aliases of ``name``: its bare form with every prefix spelling."""
     bare = next((name[len(p) :] for p in _PREFIXES if name.startswith(p) and len(name) > 3), name)
-    aliases = {bare, f"chr{bare}"}
-    if bare in ("M", "MT"):
-        aliases.update(_MITOCHONDRION)
+    forms = set(_MITOCHONDRION) if bare in _MITOCHONDRION else {bare}
+    aliases = forms | {prefix + form for prefix in _PREFIXES for form in forms}
     aliases.discard(name)
     return aliases
 
