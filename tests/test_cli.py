@@ -106,3 +106,54 @@ def test_example_builds_the_bundled_catalog(env: dict[str, str]) -> None:
     assert "ctcf_peaks" in first.stdout and "2,000,000 bp" in first.stdout
     second = run("example", "-q", env=env)  # idempotent
     assert second.stdout == first.stdout
+
+
+def test_add_data_inputs_as_labs_have_them(env: dict[str, str], tmp_path: Path) -> None:
+    """Aliases, skipped chromosomes, a narrowPeak named .bed, and one transaction for all."""
+    run("add-assembly", str(EXAMPLE_DIR / "genome.fa"), "--name", "hg19", "-q", env=env)
+    encode = tmp_path / "ENCFF1.bed"
+    encode.write_text(
+        "20\t100\t200\tp\t5\t+\t6.5\t9.0\t4.0\t50\nchrUn_gl1\t1\t2\tq\t5\t+\t1\t1\t1\t0\n"
+    )
+    bad = tmp_path / "bad.bed"
+    bad.write_text("chr20\t10\t20\nchr20\t50\tforty\n")
+    failed = run(
+        "add-data", str(encode), str(bad), "--assembly", "hg19", "-q",
+        "--skip-unknown-chromosomes", env=env, check=False,
+    )  # fmt: skip
+    assert failed.returncode == 2 and f"{bad}, line 2" in failed.stderr
+    assert len(failed.stderr.strip().splitlines()) == 1
+    assert json.loads(run("list", "--json", env=env).stdout)["conditions"] == []
+
+    aliases = tmp_path / "aliases.txt"
+    aliases.write_text("chr20\tNC_000020.11\n")
+    refseq = tmp_path / "refseq.bed"
+    refseq.write_text("NC_000020.11\t5\t9\n")
+    added = run(
+        "add-data", str(encode), str(refseq), "--assembly", "hg19", "-q",
+        "--skip-unknown-chromosomes", "--chromosome-aliases", str(aliases), env=env,
+    )  # fmt: skip
+    assert "ENCFF1.bed: 10 columns, read as narrowPeak (pass --format bed" in added.stdout
+    assert (
+        "added 1 intervals to condition ENCFF1 (skipped 1 lines on 1 unknown chromosome: "
+        "chrUn_gl1 (1))" in added.stdout
+    )
+    assert "added 1 intervals to condition refseq" in added.stdout
+
+
+def test_truncated_gzip_fasta_is_one_line(env: dict[str, str], tmp_path: Path) -> None:
+    import gzip
+
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    fasta = tmp_path / "hg.fa.gz"
+    text = b">chr1\n" + bytes(rng.choice(list(b"ACGT"), 100_000).astype(np.uint8)) + b"\n"
+    fasta.write_bytes(gzip.compress(text)[:-200])
+    result = run("add-assembly", str(fasta), "--name", "hg", "-q", env=env, check=False)
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        f"peaksql add-assembly: error: {fasta}: cannot decompress it: the gzip data is "
+        "truncated (Compressed file ended before the end-of-stream marker was reached)"
+    )
+    assert json.loads(run("list", "--json", env=env).stdout)["assemblies"] == []

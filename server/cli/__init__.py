@@ -34,4 +34,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except Exception as error:
+        message = _system_error(error)
+        if message is None:
+            raise
+        print(f"peaksql {args.command}: error: {message}", file=sys.stderr)
+        return 2
     return 0
+
+
+def _system_error(error: Exception) -> str | None:
+    """One line for an OS error (disk full, permissions) or a database's operational error
+    (SQLite "database or disk is full", a lost connection); None for a bug (traceback)."""
+    if isinstance(error, OSError):
+        where = f"{error.filename}: " if error.filename else ""
+        return f"{where}{error.strerror or error}"
+    exc = sys.modules.get("sqlalchemy.exc")
+    if exc is not None and isinstance(error, exc.OperationalError):
+        cause = str(error.orig or error).strip().splitlines()
+        return f"database error: {cause[0] if cause else type(error).__name__}"
+    return None

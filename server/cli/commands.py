@@ -42,24 +42,32 @@ def _cmd_add_assembly(args: argparse.Namespace) -> None:
 
 
 def _cmd_add_data(args: argparse.Namespace) -> None:
-    from peaksql.server.ingest.intervals import add_data
+    from peaksql.server.ingest.intervals import add_data_files
+    from peaksql.server.ingest.scratch import sweep
 
     if args.condition and len(args.files) > 1 and not args.append:
         raise InvalidArgument("--condition names one file's condition; add --append to merge")
     metadata = json.loads(args.metadata) if args.metadata else None
-    engine, _ = _open(args)
-    for path in args.files:
-        info = add_data(
-            engine,
-            path,
-            args.assembly,
-            args.condition,
-            args.format,
-            append=args.append,
-            metadata=metadata,
-            progress=not args.quiet,
-        )
-        print(f"added {info.num_intervals:,} intervals to condition {info.condition}")
+    engine, data_dir = _open(args)
+    sweep(data_dir)
+    infos = add_data_files(  # one transaction: a bad file stores none of the files
+        engine,
+        args.files,
+        args.assembly,
+        args.condition,
+        args.format,
+        append=args.append,
+        metadata=metadata,
+        progress=not args.quiet,
+        chromosome_aliases=args.chromosome_aliases,
+        skip_unknown_chromosomes=args.skip_unknown_chromosomes,
+    )
+    for info in infos:
+        if info.note:
+            print(info.note)
+        skipped = info.describe_skipped()
+        extra = f" (skipped {skipped})" if skipped else ""
+        print(f"added {info.num_intervals:,} intervals to condition {info.condition}{extra}")
 
 
 def _cmd_list(args: argparse.Namespace) -> None:
@@ -114,9 +122,13 @@ def _cmd_serve(args: argparse.Namespace) -> None:
 
 def _cmd_migrate(args: argparse.Namespace) -> None:
     from peaksql.server.catalog.database import schema_revision
+    from peaksql.server.ingest.scratch import sweep
 
-    engine, _ = _open(args)
+    engine, data_dir = _open(args)
     print(f"catalog schema at revision {schema_revision(engine)}")
+    removed = sweep(data_dir)
+    if removed:
+        print(f"removed {len(removed)} leftover temporary files of interrupted ingests")
     if args.reader_role:
         from peaksql.server.catalog.roles import grant_read_only
 

@@ -101,11 +101,16 @@ def _common(parser: argparse.ArgumentParser) -> None:
 def _add_assembly_command(commands: Commands) -> None:
     p = commands.add_parser(
         "add-assembly",
-        help="store a genome (FASTA, plain or bgzip) as a memory-mapped assembly",
-        description="Read a FASTA once and store it as one memory-mappable file of base codes "
-        "(IUPAC letters and soft-masking kept). The FASTA is not needed afterwards.",
+        help="store a genome (FASTA, plain, gzip or bgzip; or 2bit) as a memory-mapped assembly",
+        description="Read a FASTA or 2bit file once and store it as one memory-mappable file of "
+        "base codes (IUPAC letters, N blocks and soft-masking kept). The input is not needed "
+        "afterwards. Temporary files go to DATA_DIR/tmp and are swept if an ingest is killed.",
     )
-    p.add_argument("fasta", type=Path, help="FASTA file (.fa, .fasta, optionally bgzip .gz)")
+    p.add_argument(
+        "fasta",
+        type=Path,
+        help="FASTA (.fa, .fasta; plain, gzip or bgzip) or UCSC 2bit file (told by content)",
+    )
     p.add_argument("--name", required=True, help="assembly name, e.g. hg38")
     p.add_argument("--species", help="species, e.g. human")
     _common(p)
@@ -116,9 +121,10 @@ def _add_data_command(commands: Commands) -> None:
         "add-data",
         help=f"add intervals ({display_names()}) as conditions",
         description=f"Add interval files to an assembly: {describe_formats()}, optionally "
-        "gzipped; the format comes from the extension unless --format is given. Each file "
-        "becomes one condition (named after the file unless --condition is given), stored in "
-        "one transaction: a bad line stores nothing of that file.",
+        "gzipped; the format comes from the extension unless --format is given (a .bed file "
+        "with 10 columns is read as narrowPeak). Each file becomes one condition (named after "
+        "the file unless --condition is given). All files are stored in one transaction: a "
+        "bad line in any file stores nothing of any file.",
     )
     p.add_argument("files", type=Path, nargs="+", help="interval files, optionally gzipped")
     p.add_argument("--assembly", required=True, help="assembly the coordinates refer to")
@@ -130,6 +136,19 @@ def _add_data_command(commands: Commands) -> None:
         "--append", action="store_true", help="add to an existing condition of that name"
     )
     p.add_argument("--metadata", help='condition metadata as JSON, e.g. \'{"cell": "HepG2"}\'')
+    p.add_argument(
+        "--chromosome-aliases",
+        type=Path,
+        metavar="FILE",
+        help="UCSC-style alias file (chromAlias.txt): tab-separated, the assembly's name "
+        "first, then its aliases. Built in: chr20 <-> 20, chrM <-> MT",
+    )
+    p.add_argument(
+        "--skip-unknown-chromosomes",
+        action="store_true",
+        help="skip lines on chromosomes the assembly lacks (reported by name and count) "
+        "instead of refusing the file",
+    )
     _common(p)
 
 
