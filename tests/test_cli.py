@@ -73,7 +73,7 @@ def test_ingest_list_remove_round_trip(env: dict[str, str], tmp_path: Path) -> N
     counts = {c["name"]: c["num_intervals"] for c in listing["conditions"]}
     assert counts == {"liver": 2, "ctcf_peaks": 170}
     text = run("list", env=env).stdout
-    assert "hg19 (human): 1 chromosomes, 2,000,000 bp" in text and "liver" in text
+    assert "hg19  human              1  2,000,000 bp" in text and "liver" in text
 
     removed = run("remove", "condition", "liver", env=env)
     assert "2 intervals" in removed.stdout
