@@ -44,7 +44,15 @@ def _label_balance(ax: Axes, description: Description, counted: bool) -> None:
     ax.barh(y, fractions, color=POSITIVE if counted else UNKNOWN)
     for row, (count, fraction) in enumerate(zip(description.num_positive, fractions, strict=False)):
         text = f"{count:,} ({100 * fraction:.1f} %)" if counted else "not counted"
-        ax.text(0.99, row, text, va="center", ha="right", fontsize=8)
+        ax.text(
+            0.99,
+            row,
+            text,
+            va="center",
+            ha="right",
+            fontsize=8,
+            bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.8, "pad": 1},
+        )
     ax.set_yticks(y, names, fontsize=8)
     ax.invert_yaxis()
     ax.set_xlim(0, 1)

@@ -129,8 +129,8 @@ def _first_from(source: Windows, spec: DatasetSpec, lo: int, hi: int, target: in
 
 
 def default_stretch(source: Windows, spec: DatasetSpec, description: Description) -> Stretch:
-    """Around the window positive in most columns among the first ones (of the first region
-    with windows, for sorted samplings), else the first window; ``max(10 kb, 20 windows)``."""
+    """Centred on the window positive in most columns among the first ones (of the first
+    region with windows, for sorted samplings), else the first; ``max(10 kb, 20 windows)``."""
     first = _region_ranges(description)
     with_windows = [i for i, r in enumerate(description.regions) if r.num_windows]
     if not with_windows:
@@ -144,7 +144,8 @@ def default_stretch(source: Windows, spec: DatasetSpec, description: Description
     pick = int(np.argmax(columns.any(axis=2).sum(axis=1))) if labels.size else 0
     region = description.regions[int(regions[pick])]
     span = min(region.length, MAX_SPAN, max(10_000, 20 * spec.seq_length))
-    start = int(max(0, min(int(starts[pick]) - span // 5, region.length - span)))
+    centre = int(starts[pick]) + spec.seq_length // 2
+    start = int(max(0, min(centre - span // 2, region.length - span)))
     return Stretch(int(regions[pick]), region.assembly, region.chromosome, start, start + span)
 
 
