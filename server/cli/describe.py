@@ -55,6 +55,12 @@ def add_describe_command(commands: argparse._SubParsersAction) -> None:
     out.add_argument("--address", help="server host:port (default: the local catalog)")
     out.add_argument("--token-file", help="bearer token file (env PEAKSQL_TOKEN_FILE)")
     out.add_argument("--tls-ca", help="CA of the server's certificate: TLS (env PEAKSQL_TLS_CA)")
+    out.add_argument(
+        "--timeout",
+        type=float,
+        default=600.0,
+        help="seconds a server call may take (counting positives genome-wide takes a while)",
+    )
     out.add_argument("--json", action="store_true", help="machine-readable output")
     out.add_argument("-v", "--verbose", action="store_true", help="list every region")
     out.add_argument(
@@ -79,7 +85,12 @@ def _open_source(args: argparse.Namespace) -> Windows:
         from peaksql import Client
 
         return RemoteSource(
-            Client(args.address, token_file=args.token_file, root_certificates=args.tls_ca)
+            Client(
+                args.address,
+                token_file=args.token_file,
+                root_certificates=args.tls_ca,
+                timeout=args.timeout,
+            )
         )
     from peaksql.server.cli.catalog import open_existing
 

@@ -189,7 +189,10 @@ def _coverage(
     )
     tiled = source.describe(tiles, count_positives=False)
     key = (stretch.assembly, stretch.chromosome)
-    region = next(i for i, r in enumerate(tiled.regions) if (r.assembly, r.chromosome) == key)
+    keys = [(r.assembly, r.chromosome) for r in tiled.regions]
+    if key not in keys:  # the same constraint selects the same regions: not expected
+        return columns, coverage, stretch.start
+    region = keys.index(key)
     count = tiled.regions[region].num_windows
     first_tile = int(_region_ranges(tiled)[region])
     ks = np.arange(stretch.start // TILE, min(count, -(-stretch.end // TILE)), dtype=np.int64)

@@ -40,9 +40,11 @@ class Windows(Protocol):
     def close(self) -> None: ...
 
 
-def chunk_size(seq_length: int) -> int:
-    """Windows per GetWindows call: at most :data:`MESSAGE_BYTES` of sequence, 1 to 8192."""
-    return int(min(8192, max(1, MESSAGE_BYTES // ((seq_length + 1) // 2))))
+def chunk_size(seq_length: int, label_bits: int = 0) -> int:
+    """Windows per GetWindows call: at most :data:`MESSAGE_BYTES` of sequences and labels
+    (``label_bits`` a window), 1 to 8192."""
+    per_window = (seq_length + 1) // 2 + (label_bits + 7) // 8
+    return int(min(8192, max(1, MESSAGE_BYTES // per_window)))
 
 
 class RemoteSource:
@@ -50,9 +52,12 @@ class RemoteSource:
 
     def __init__(self, client: Client) -> None:
         self.client = client
+        self._label_bits: dict[DatasetSpec, int] = {}
 
     def describe(self, spec: DatasetSpec, count_positives: bool = True) -> Description:
-        return self.client.describe(spec, count_positives=count_positives)
+        found = self.client.describe(spec, count_positives=count_positives)
+        self._label_bits[spec] = int(np.prod(found.label_shape, dtype=np.int64))
+        return found
 
     def windows(
         self, spec: DatasetSpec, indices: np.ndarray
@@ -60,7 +65,9 @@ class RemoteSource:
         from peaksql.core.wire import unpack_labels
 
         parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-        step = chunk_size(spec.seq_length)
+        if spec not in self._label_bits:
+            self.describe(spec, count_positives=False)
+        step = chunk_size(spec.seq_length, self._label_bits[spec])
         for begin in range(0, len(indices), step):
             batch = self.client.get_windows(spec, indices[begin : begin + step], True)
             c = batch.coordinates
