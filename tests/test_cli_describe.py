@@ -255,3 +255,12 @@ def test_describe_without_a_catalog_creates_none(
     assert f"no catalog at {tmp_path / 'nothing' / 'peaksql.db'}" in err
     assert "peaksql example" in err and "PEAKSQL_DATA_DIR" in err
     assert not (tmp_path / "nothing").exists()
+
+
+def test_chunks_stay_under_the_message_limit() -> None:
+    from peaksql.server.cli.sources import MESSAGE_BYTES, chunk_size
+
+    for seq_length, label_bits in ((100, 2), (1_000, 0), (1_000, 100 * 1_000), (131_072, 5)):
+        n = chunk_size(seq_length, label_bits)
+        assert 1 <= n <= 8192
+        assert n == 1 or n * ((seq_length + 1) // 2 + (label_bits + 7) // 8) <= MESSAGE_BYTES

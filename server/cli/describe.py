@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import textwrap
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -42,11 +43,14 @@ def add_describe_command(commands: argparse._SubParsersAction) -> None:
     p = commands.add_parser(
         "describe",
         help="show what a dataset spec resolves to: windows, regions, label balance",
-        description="Resolve a dataset spec (the arguments of client.dataset) on a server "
-        "(--address) or on a local catalog (--db/--data-dir) and show its windows, regions "
-        "with windows per region, and label columns with positive counts and fractions. "
-        "--plot draws label balance, windows per region and a region view of intervals and "
-        "windows on one chromosome stretch.",
+        description=textwrap.fill(
+            "Resolve a dataset spec (the arguments of client.dataset) on a server "
+            "(--address) or on a local catalog (--db/--data-dir) and show its windows, "
+            "regions with windows per region, and label columns with positive counts and "
+            "fractions. --plot draws label balance, windows per region and a region view of "
+            "intervals and windows on one chromosome stretch.",
+            width=88,
+        ),
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -59,7 +63,8 @@ def add_describe_command(commands: argparse._SubParsersAction) -> None:
         "--timeout",
         type=float,
         default=600.0,
-        help="seconds a server call may take (counting positives genome-wide takes a while)",
+        help="seconds a server call may take (default %(default)g: counting positives "
+        "genome-wide takes a while)",
     )
     out.add_argument("--json", action="store_true", help="machine-readable output")
     out.add_argument("-v", "--verbose", action="store_true", help="list every region")
