@@ -14,6 +14,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from peaksql.core.errors import InvalidArgument
+from peaksql.server.cli.catalog import open_existing
+from peaksql.server.cli.describe import cmd_describe
+from peaksql.server.cli.listing import cmd_list
 from peaksql.server.cli.serve_settings import serve_config
 from peaksql.server.config import resolve_data_dir, resolve_db, server_defaults
 
@@ -70,35 +73,8 @@ def _cmd_add_data(args: argparse.Namespace) -> None:
         print(f"added {info.num_intervals:,} intervals to condition {info.condition}{extra}")
 
 
-def _cmd_list(args: argparse.Namespace) -> None:
-    from peaksql.server.catalog.queries import list_assemblies, list_conditions
-
-    engine, _ = _open(args)
-    found = list_assemblies(engine)
-    conds = list_conditions(engine)
-    if args.json:
-        listing = {
-            "assemblies": [a.as_dict() for a in found],
-            "conditions": [
-                {"name": c.name, "assembly": c.assembly, "num_intervals": c.num_intervals}
-                for c in conds
-            ],
-        }
-        print(json.dumps(listing, indent=2))
-        return
-    print("assemblies:" if found else "no assemblies yet: peaksql add-assembly FASTA --name NAME")
-    for a in found:
-        species = f" ({a.species})" if a.species else ""
-        print(f"  {a.name}{species}: {len(a.chromosomes)} chromosomes, {a.length:,} bp")
-    if conds:
-        print("conditions:")
-        width = max(len(c.name) for c in conds)
-        for c in conds:
-            print(f"  {c.name:<{width}}  {c.assembly}  {c.num_intervals:>10,} intervals")
-
-
 def _cmd_remove(args: argparse.Namespace) -> None:
-    engine, data_dir = _open(args)
+    engine, data_dir = open_existing(args)
     if args.kind == "condition":
         from peaksql.server.ingest.intervals import remove_condition
 
@@ -172,14 +148,15 @@ def _cmd_example(args: argparse.Namespace) -> None:
 
     engine, data_dir = _open(args)
     build_example(engine, data_dir, progress=not args.quiet)
-    args.json = False
-    _cmd_list(args)
+    engine.dispose()
+    cmd_list(argparse.Namespace(data_dir=args.data_dir, db=args.db, json=False, verbose=False))
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], None]] = {
     "add-assembly": _cmd_add_assembly,
     "add-data": _cmd_add_data,
-    "list": _cmd_list,
+    "list": cmd_list,
+    "describe": cmd_describe,
     "remove": _cmd_remove,
     "serve": _cmd_serve,
     "migrate": _cmd_migrate,

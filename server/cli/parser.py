@@ -10,6 +10,7 @@ import argparse
 import os
 from pathlib import Path
 
+from peaksql.server.cli.describe import add_describe_command
 from peaksql.server.config import (
     DEFAULT_DATA_DIR,
     LIMIT_HELP,
@@ -34,6 +35,7 @@ Typical use:
   peaksql add-assembly hg38.fa --name hg38 --species human
   peaksql add-data liver.narrowPeak heart.narrowPeak --assembly hg38
   peaksql list
+  peaksql describe --seq-length 1000 --stride 500 --label any
   peaksql serve --port {_SERVER["port"]}
 
 Data lives in --data-dir (or $PEAKSQL_DATA_DIR, default {DEFAULT_DATA_DIR}); the catalog
@@ -77,6 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
         _add_assembly_command,
         _add_data_command,
         _list_command,
+        add_describe_command,
         _remove_command,
         _serve_command,
         _migrate_command,
@@ -153,15 +156,31 @@ def _add_data_command(commands: Commands) -> None:
 
 
 def _list_command(commands: Commands) -> None:
-    p = commands.add_parser("list", help="list assemblies and conditions")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p = commands.add_parser(
+        "list",
+        help="list assemblies and conditions",
+        description="List the catalog's assemblies (species, chromosomes, length) and "
+        "conditions (assembly, interval count, metadata) in aligned columns. Reads only: a "
+        "data dir without a catalog is an error, not a new empty catalog.",
+    )
+    p.add_argument("--json", action="store_true", help="machine-readable output, metadata included")
+    p.add_argument(
+        "-v", "--verbose", action="store_true", help="each assembly's chromosomes, full metadata"
+    )
     _common(p)
 
 
 def _remove_command(commands: Commands) -> None:
-    p = commands.add_parser("remove", help="remove a condition, or an assembly with its data")
-    p.add_argument("kind", choices=("condition", "assembly"))
-    p.add_argument("name")
+    p = commands.add_parser(
+        "remove",
+        help="remove a condition, or an assembly with its data",
+        description="Remove a condition with its intervals, or an assembly with its "
+        "chromosomes, every condition on it and its genome store file, in one transaction. "
+        "Servers see the change at their next plan (cached plans are keyed by catalog "
+        "version).",
+    )
+    p.add_argument("kind", choices=("condition", "assembly"), help="what to remove")
+    p.add_argument("name", help="its name, as 'peaksql list' shows it")
     _common(p)
 
 
@@ -271,6 +290,10 @@ def _healthcheck_command(commands: Commands) -> None:
 
 def _example_command(commands: Commands) -> None:
     p = commands.add_parser(
-        "example", help="build a catalog from the bundled example (2 Mb of human chr20)"
+        "example",
+        help="build a catalog from the bundled example (2 Mb of human chr20)",
+        description="Ingest the bundled example into --data-dir (works offline): 2 Mb of "
+        "human chr20 (hg19) and five conditions (CTCF peaks, TF sites, genes, CpG islands, "
+        "blacklist); then list the catalog. Running it again changes nothing.",
     )
     _common(p)
