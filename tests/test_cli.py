@@ -203,3 +203,17 @@ def test_every_command_has_a_description() -> None:
     for name, parser in commands.choices.items():
         assert parser.description and len(parser.description) > 40, name
     assert "describe" in commands.choices
+
+
+def test_output_into_a_closed_pipe_is_no_error(env: dict[str, str]) -> None:
+    run("example", "-q", env=env)
+    listing = subprocess.Popen(
+        [sys.executable, "-m", "peaksql.server.cli", "list", "-v"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert listing.stdout is not None
+    listing.stdout.close()  # as `| head -0` would
+    _, stderr = listing.communicate(timeout=60)
+    assert listing.returncode == 0 and b"Traceback" not in stderr
