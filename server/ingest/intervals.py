@@ -23,10 +23,11 @@ from tqdm import tqdm
 from peaksql.core.errors import AlreadyExists, InputFileError, InvalidArgument, NotFound
 from peaksql.server.catalog import queries
 from peaksql.server.catalog.columns import BY_NAME, OPTIONAL_FIELDS
+from peaksql.server.catalog.condition_metadata import replace_metadata_rows
 from peaksql.server.catalog.generation import bump_generation
+from peaksql.server.catalog.parts import delete_condition_rows, ensure_part
 from peaksql.server.catalog.schema import (
     INTERVAL_FIELDS,
-    assemblies,
     chromosomes,
     conditions,
     intervals,
@@ -74,8 +75,9 @@ def add_data(
     """Store the intervals of ``path`` as condition ``condition`` of ``assembly``.
 
     ``fmt`` defaults to the one the extension names; ``condition`` to the file's stem. A taken
-    condition name raises AlreadyExists unless ``append`` (the intervals then join it; it must
-    belong to ``assembly``; ``metadata`` given then updates its metadata key by key).
+    condition name raises AlreadyExists unless ``append`` (the intervals then join it, on this
+    or another assembly; ``metadata`` given then updates its metadata key by key). A metadata
+    key named like a built-in constraint column raises InvalidArgument.
     Bad lines raise InputFileError naming file, line and problem; nothing is stored then.
     ``chunk_lines`` bounds memory: lines parsed and inserted at a time.
     """
@@ -128,6 +130,7 @@ def remove_condition(engine: Engine, name: str) -> int:
             deleted = connection.execute(
                 intervals.delete().where(intervals.c.condition_id == condition_id)
             ).rowcount
+        delete_condition_rows(connection, condition_id)
         connection.execute(conditions.delete().where(conditions.c.id == condition_id))
         bump_generation(connection)
     return int(deleted)
@@ -171,43 +174,43 @@ def _condition_id(
     append: bool,
     metadata: dict[str, Any] | None,
 ) -> int:
-    """The id of the condition to fill: a new row, or with ``append`` the existing one."""
+    """The id of the condition to fill: a new row, or with ``append`` the existing one.
+
+    A condition may hold intervals of several assemblies (``append`` of another assembly's
+    file adds a part, ``condition_parts``); ``append`` is still required to add to an
+    existing condition, so a re-run cannot double a dataset. Metadata rows
+    (``condition_metadata``) follow the metadata JSON.
+    """
     existing = connection.execute(
-        sa.select(conditions.c.id, conditions.c.assembly_id, conditions.c.metadata).where(
-            conditions.c.name == condition
-        )
+        sa.select(conditions.c.id, conditions.c.metadata).where(conditions.c.name == condition)
     ).first()
     if existing is None:
         inserted = connection.execute(
             conditions.insert().values(
                 name=condition,
-                assembly_id=assembly_id,
                 metadata=_metadata_text(metadata),
                 source_file=str(path.resolve()),
             )
         )
-        return int(inserted.inserted_primary_key[0])
-    if not append:
+        condition_id = int(inserted.inserted_primary_key[0])
+        replace_metadata_rows(connection, condition_id, metadata or {})
+    elif not append:
         raise AlreadyExists(
             f"{path}: condition {condition!r} already exists; pass append=True (--append) "
             "to add these intervals to it, or choose another condition name"
         )
-    if existing.assembly_id != assembly_id:
-        other = connection.scalar(
-            sa.select(assemblies.c.name).where(assemblies.c.id == existing.assembly_id)
-        )
-        raise InvalidArgument(
-            f"{path}: condition {condition!r} belongs to assembly {other!r}, not {assembly!r}; "
-            "a condition holds intervals of one assembly"
-        )
-    if metadata:
-        merged = {**json.loads(existing.metadata or "{}"), **metadata}
-        connection.execute(
-            conditions.update()
-            .where(conditions.c.id == existing.id)
-            .values(metadata=_metadata_text(merged))
-        )
-    return int(existing.id)
+    else:
+        condition_id = int(existing.id)
+        if metadata:
+            merged = {**json.loads(existing.metadata or "{}"), **metadata}
+            replace_metadata_rows(connection, condition_id, merged)
+            connection.execute(
+                conditions.update()
+                .where(conditions.c.id == condition_id)
+                .values(metadata=_metadata_text(merged))
+            )
+    ensure_part(connection, condition_id, assembly_id)
+    return condition_id
 
 
 def _metadata_text(metadata: dict[str, Any] | None) -> str | None:
