@@ -78,13 +78,26 @@ class Description:
     label_shape: tuple[int, ...]
     region_constraint: str
     interval_constraint: str
+    #: Per label column, the dataset's assemblies on which it has intervals (elsewhere its
+    #: labels are 0, or NaN with ``missing="mask"``).
+    column_assemblies: tuple[tuple[str, ...], ...] = ()
+    #: The server was still counting positives (``num_positive`` all 0): ask again later.
+    positives_pending: bool = False
 
 
-def raise_remote(error: grpc.RpcError) -> PeakSQLError:
-    """The domain exception for a failed call (same code, the server's message)."""
+def raise_remote(error: grpc.RpcError, call: str = "the call") -> PeakSQLError:
+    """The domain exception for a failed call (same code, the server's message); a deadline
+    error names ``call`` and what to do."""
     code = error.code()  # type: ignore[attr-defined]
     cls = ERROR_BY_CODE.get(code, PeakSQLError)
-    exc = cls(error.details())  # type: ignore[attr-defined]
+    message = error.details()  # type: ignore[attr-defined]
+    if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+        message = (
+            f"{call} passed the client's deadline ({message}): the server may be compiling a "
+            "large plan (cached once made: retry) or counting positives; raise "
+            "Client(timeout=...), or use describe(count_positives=False) / num_windows"
+        )
+    exc = cls(message)
     exc.code = code
     return exc
 
@@ -197,10 +210,11 @@ class Client:
         return self._with_failover(
             lambda stub: getattr(stub, method)(
                 request, metadata=self._metadata, timeout=self.timeout, **kwargs
-            )
+            ),
+            method,
         )
 
-    def _with_failover(self, attempt: Callable[[pb_grpc.PeakSQLStub], T]) -> T:
+    def _with_failover(self, attempt: Callable[[pb_grpc.PeakSQLStub], T], call: str = "") -> T:
         index = self._current
         last: grpc.RpcError | None = None
         for _ in range(len(self.addresses)):
@@ -208,7 +222,7 @@ class Client:
                 return attempt(self._stub(index))
             except grpc.RpcError as error:
                 if error.code() not in FAILOVER_CODES:  # type: ignore[attr-defined]
-                    raise raise_remote(error) from None
+                    raise raise_remote(error, call or "the call") from None
                 last = error
                 index = self._next_replica(index)
         assert last is not None
@@ -256,7 +270,7 @@ class Client:
                 if canceller is not None and canceller.cancelled:
                     return
                 if error.code() not in FAILOVER_CODES:  # type: ignore[attr-defined]
-                    raise raise_remote(error) from None
+                    raise raise_remote(error, "StreamBatches") from None
                 failures += 1
                 if failures > len(self.addresses) * self.failover_rounds:
                     raise Unavailable(
@@ -312,6 +326,8 @@ class Client:
             label_shape=tuple(r.label_shape),
             region_constraint=r.region_constraint,
             interval_constraint=r.interval_constraint,
+            column_assemblies=tuple(tuple(c.assemblies) for c in r.label_columns),
+            positives_pending=r.positives_pending,
         )
 
     def get_windows(

@@ -77,6 +77,11 @@ class Dataset:
         self.policy = policy
         self.dtype = np.dtype(dtype)
         self.label_dtype = np.dtype(label_dtype)
+        if self.spec.missing == "mask" and self.label_dtype.kind != "f":
+            raise InvalidArgument(
+                f"missing='mask' marks unknown labels NaN: label_dtype must be floating, "
+                f"not {self.label_dtype}"
+            )
         self.rank = rank
         self.world_size = world_size
         self.equal_shares = equal_shares

@@ -311,3 +311,25 @@ def random_policy_problems(texts: list[str], decoded: np.ndarray) -> list[str]:
             if not ok:
                 problems.append(f"window {i} base {j}: {letter!r} decoded as {row}")
     return problems
+
+
+# --- conditions across assemblies -----------------------------------------------------------
+
+
+def known_labels(catalog: ReferenceCatalog, dataset: ReferenceDataset) -> np.ndarray:
+    """(B, C) bool: whether window i's column c can be known, i.e. column c's condition has
+    any interval (whatever the constraint) on the assembly of window i's region."""
+    on = {(str(row["condition"]), str(row["assembly"])) for row in catalog.rows}
+    known = np.zeros((len(dataset.windows), len(dataset.label_columns)), dtype=bool)
+    for i, (p, _start) in enumerate(dataset.windows):
+        assembly = catalog.regions[dataset.region_indices[p]].assembly
+        for c, column in enumerate(dataset.label_columns):
+            known[i, c] = (column, assembly) in on
+    return known
+
+
+def masked_labels(catalog: ReferenceCatalog, dataset: ReferenceDataset) -> np.ndarray:
+    """The labels under ``missing="mask"``: float32, NaN for every label of an unknown column."""
+    labels = dataset.labels.astype(np.float32)
+    labels[~known_labels(catalog, dataset)] = np.nan
+    return labels

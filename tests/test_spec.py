@@ -56,6 +56,7 @@ FIELD_EXAMPLES: dict[str, Any] = {
     "conditions": ("a", "b"),
     "max_n_fraction": 0.1,
     "seed": 7,
+    "missing": "mask",
 }
 
 
@@ -182,6 +183,7 @@ def specs(draw: st.DrawFn) -> DatasetSpec:
         conditions=tuple(draw(st.lists(_text, max_size=4))),
         max_n_fraction=draw(st.none() | st.floats(allow_nan=False)),
         seed=draw(_uint64),
+        missing=draw(st.sampled_from(["zero", "mask"])),
     )
 
 
@@ -208,6 +210,7 @@ def test_plan_key_covers_every_field() -> None:
         dataclasses.replace(base, conditions=("a",)),
         dataclasses.replace(base, max_n_fraction=0.1),
         dataclasses.replace(base, seed=1),
+        dataclasses.replace(base, missing="mask"),
     ]
     keys = {spec_key(s, where) for s in [base, *changed]}
     assert len(keys) == len(changed) + 1

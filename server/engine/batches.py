@@ -23,7 +23,7 @@ class BatchData:
     """One batch in wire layout: (B, ceil(L/2)) packed sequences and boolean labels."""
 
     sequences: np.ndarray  # uint8 (B, ceil(L/2))
-    labels: np.ndarray  # bool (B, C) or (B, C, inner_length)
+    labels: np.ndarray  # bool (B, C) or (B, C, inner_length); float32, NaN: missing="mask"
     window_indices: np.ndarray  # int64 (B,)
     regions: np.ndarray  # int64 (B,)
     starts: np.ndarray  # int64 (B,)
@@ -40,7 +40,7 @@ def build_batch(plan: Plan, indices: np.ndarray) -> BatchData:
     regions, starts = plan.windows.locate(indices)
     return BatchData(
         sequences=gather_sequences(plan, regions, starts),
-        labels=label_windows(plan, regions, starts),
+        labels=plan.mark_missing(label_windows(plan, regions, starts), regions),
         window_indices=indices,
         regions=regions,
         starts=starts,

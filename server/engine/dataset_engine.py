@@ -10,12 +10,15 @@ import functools
 import sys
 import threading
 from collections.abc import Callable
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 
 import numpy as np
 import sqlalchemy as sa
 
 from peaksql.core.errors import ConstraintError, InvalidArgument, ResourceExhausted
 from peaksql.core.spec import DatasetSpec
+from peaksql.server.catalog.condition_metadata import metadata_keys
 from peaksql.server.catalog.genome_store import GenomeStore
 from peaksql.server.config import Limits
 from peaksql.server.engine.batches import positive_counts
@@ -27,8 +30,11 @@ from peaksql.server.engine.plan_cache import PlanCache, catalog_version
 _PARSED_CONSTRAINTS = 256
 
 
-def parse_constraint(text: str, limits: Limits) -> Where:
+def parse_constraint(
+    text: str, limits: Limits, metadata_keys: frozenset[str] = frozenset()
+) -> Where:
     """``text`` parsed under ``limits``: the one parse and limit check of a request.
+    ``metadata_keys``: the catalog's condition metadata keys, allowed as columns.
 
     RESOURCE_EXHAUSTED, naming the limit, for a constraint over ``max_constraint_length`` or
     one that is valid but for an IN list over ``max_in_list``; a constraint invalid whatever
@@ -40,15 +46,17 @@ def parse_constraint(text: str, limits: Limits) -> Where:
             f"constraint is {len(text)} characters, over the limit of "
             f"{limits.max_constraint_length} (max_constraint_length)"
         )
-    return _parse_within(text, limits.max_in_list)
+    return _parse_within(text, limits.max_in_list, metadata_keys)
 
 
 @functools.lru_cache(maxsize=_PARSED_CONSTRAINTS)
-def _parse_within(text: str, max_in_list: int) -> Where:
+def _parse_within(text: str, max_in_list: int, keys: frozenset[str]) -> Where:
     try:
-        return parse_where(text, max_length=sys.maxsize, max_in_list=max_in_list)
+        return parse_where(
+            text, max_length=sys.maxsize, max_in_list=max_in_list, metadata_keys=keys
+        )
     except ConstraintError:
-        if not _valid_without_in_limit(text):
+        if not _valid_without_in_limit(text, keys):
             raise
     raise ResourceExhausted(
         f"an IN list of the constraint has more than {max_in_list} items, over the limit "
@@ -56,9 +64,9 @@ def _parse_within(text: str, max_in_list: int) -> Where:
     )
 
 
-def _valid_without_in_limit(text: str) -> bool:
+def _valid_without_in_limit(text: str, keys: frozenset[str]) -> bool:
     try:
-        parse_where(text, max_length=sys.maxsize, max_in_list=sys.maxsize)
+        parse_where(text, max_length=sys.maxsize, max_in_list=sys.maxsize, metadata_keys=keys)
     except ConstraintError:
         return False
     return True
@@ -83,11 +91,24 @@ class DatasetEngine:
         self.on_compile = on_compile
         self.plans = PlanCache(self._compile, limits.max_plans)
         self._positives_lock = threading.Lock()
+        self._counting = threading.Semaphore(1)  # one background count at a time
+        self._keys: tuple[int, frozenset[str]] | None = None  # (generation, metadata keys)
 
     def plan(self, spec: DatasetSpec) -> Plan:
         """The plan of ``spec`` at the catalog's current generation (compiled on a miss)."""
-        where = parse_constraint(spec.where, self.limits)
-        return self.plans.get(spec, catalog_version(self.database), where)
+        version = catalog_version(self.database)
+        where = parse_constraint(spec.where, self.limits, self._metadata_keys(version))
+        return self.plans.get(spec, version, where)
+
+    def _metadata_keys(self, version: int) -> frozenset[str]:
+        """The catalog's metadata keys (the allow-list of metadata columns), read once per
+        catalog generation."""
+        known = self._keys
+        if known is None or known[0] != version:
+            with self.database.connect() as connection:
+                known = (version, metadata_keys(connection))
+            self._keys = known
+        return known[1]
 
     def _compile(self, spec: DatasetSpec, where: Where) -> Plan:
         plan = compile_plan(self.database, self.store, spec, where)
@@ -95,11 +116,31 @@ class DatasetEngine:
             self.on_compile(plan)
         return plan
 
-    def positives(self, plan: Plan) -> np.ndarray:
+    def positives(self, plan: Plan, timeout: float | None = None) -> np.ndarray | None:
+        """Positive windows per label column, or None if not counted within ``timeout`` s.
+
+        Counted once per plan in a background thread (one count at a time), so a caller
+        with a deadline waits at most ``timeout`` and a later call gets the counts; None:
+        wait until done.
+        """
         with self._positives_lock:
             if plan._positives is None:
-                plan._positives = positive_counts(plan)
-            return plan._positives
+                plan._positives = Future()
+                threading.Thread(
+                    target=self._count, args=(plan, plan._positives), daemon=True
+                ).start()
+            future = plan._positives
+        try:
+            return future.result(timeout)
+        except FutureTimeout:
+            return None
+
+    def _count(self, plan: Plan, future: Future) -> None:
+        with self._counting:
+            try:
+                future.set_result(positive_counts(plan))
+            except BaseException as error:  # handed to every waiter
+                future.set_exception(error)
 
     def check_batch(self, plan: Plan, batch_size: int) -> None:
         """Refuse batches whose message would pass the byte limit, before building any."""
@@ -110,7 +151,7 @@ class DatasetEngine:
                 f"batch_size {batch_size} is over the limit of {self.limits.max_batch_size} "
                 "(max_batch_size)"
             )
-        label_bits = int(np.prod(plan.label_shape, dtype=np.int64))
+        label_bits = plan.label_bits
         num_bytes = batch_size * ((plan.spec.seq_length + 1) // 2 + (label_bits + 7) // 8)
         if num_bytes > self.limits.max_batch_bytes:
             raise ResourceExhausted(

@@ -11,18 +11,28 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field, fields
+from typing import Any
 
 import numpy as np
 import sqlalchemy as sa
 
 from peaksql.core.errors import InvalidArgument, NotFound
-from peaksql.core.label_modes import get_label_mode
+from peaksql.core.label_modes import get_label_mode, mark_missing
 from peaksql.core.spec import DatasetSpec
+from peaksql.server.catalog.condition_metadata import metadata_keys
 from peaksql.server.catalog.genome_store import GenomeStore
+from peaksql.server.catalog.parts import presence
 from peaksql.server.catalog.schema import assemblies, chromosomes, conditions, intervals
 from peaksql.server.engine.constraints import Where, parse_where
 from peaksql.server.engine.labels import Coverage
 from peaksql.server.engine.n_filter import drop_n_windows
+from peaksql.server.engine.plan_conditions import (
+    check_condition_names,
+    combine,
+    condition_columns,
+    selected_condition_ids,
+    wanted_condition_ids,
+)
 from peaksql.server.engine.samplings import Source, build_windows
 from peaksql.server.engine.windows import WindowSet
 
@@ -44,7 +54,11 @@ class Plan:
     label_columns: list[str]
     coverage: Coverage
     compile_seconds: float = 0.0
-    _positives: np.ndarray | None = field(default=None, repr=False)
+    #: (A, C) bool: whether label column c has intervals on the plan's assembly a
+    column_presence: np.ndarray = field(default_factory=lambda: np.ones((1, 0), bool))
+    #: (R,) int64: each region's assembly, as a row of ``column_presence``
+    region_part: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    _positives: Any = field(default=None, repr=False)
 
     @property
     def num_windows(self) -> int:
@@ -61,6 +75,28 @@ class Plan:
     @property
     def label_shape(self) -> tuple[int, ...]:
         return get_label_mode(self.spec.label).shape(len(self.label_columns), self.inner_length)
+
+    @property
+    def label_bits(self) -> int:
+        """Bits one window's labels take on the wire: 1 a label, 32 as float32 (``mask``)."""
+        size = int(np.prod(self.label_shape, dtype=np.int64))
+        return size * (32 if self.spec.missing == "mask" else 1)
+
+    def column_assemblies(self) -> list[list[str]]:
+        """Per label column, the plan's assemblies on which it has intervals."""
+        names: list[str] = [""] * self.column_presence.shape[0]
+        for (assembly, _), part in zip(self.region_names, self.region_part, strict=True):
+            names[part] = assembly
+        return [
+            [names[a] for a in np.flatnonzero(self.column_presence[:, c])]
+            for c in range(len(self.label_columns))
+        ]
+
+    def mark_missing(self, labels: np.ndarray, regions: np.ndarray) -> np.ndarray:
+        """Labels of windows in ``regions`` under the spec's ``missing`` option: a column
+        with no interval on a window's assembly cannot be known there (NaN under "mask")."""
+        known = self.column_presence[self.region_part[regions]]
+        return mark_missing(self.spec.missing, labels, known)
 
 
 def spec_key(spec: DatasetSpec, where: Where) -> str:
@@ -79,10 +115,10 @@ def _region_columns() -> dict[str, sa.ColumnElement]:
     }
 
 
-def _interval_columns() -> dict[str, sa.ColumnElement]:
+def _interval_columns(where: Where) -> dict[str, Any]:
     return {
         **_region_columns(),
-        "condition": conditions.c.name,
+        **condition_columns(where, conditions.c.id),
         "start": intervals.c.start,
         "end": intervals.c.end,
         "length": intervals.c.end - intervals.c.start,
@@ -102,13 +138,16 @@ def compile_plan(
 ) -> Plan:
     """Run the spec's SQL once and build its windows and label coverage.
 
-    ``where`` is the spec's constraint already parsed (under the server's limits); without
-    it the constraint is parsed here with the default limits.
+    ``where`` is the spec's constraint already parsed (under the server's limits, with the
+    catalog's metadata keys); without it the constraint is parsed here with the default
+    limits. Every condition name the spec gives must exist (NotFound, with a did-you-mean);
+    a spec that selects no window raises InvalidArgument saying why.
     """
     began = time.perf_counter()
-    if where is None:
-        where = parse_where(spec.where)
     with engine.connect() as connection:
+        if where is None:
+            where = parse_where(spec.where, metadata_keys=metadata_keys(connection))
+        check_condition_names(connection, where.condition_names(), "the constraint")
         regions = _select_regions(connection, where)
         if not regions:
             raise NotFound(
@@ -116,15 +155,20 @@ def compile_plan(
                 if spec.where.strip()
                 else "the catalog holds no assembly: add one with 'peaksql add-assembly'"
             )
-        region_ids = [r.id for r in regions]
-        wanted = _condition_ids(connection, spec.conditions) if spec.conditions else None
-        rows = _select_intervals(connection, where, region_ids, wanted)
+        wanted = wanted_condition_ids(connection, spec.conditions) if spec.conditions else None
+        chosen = combine(wanted, selected_condition_ids(connection, where))
+        rows = _select_intervals(connection, where, [r.id for r in regions], chosen)
         if wanted is None:
             label_columns = _label_columns_of(connection, np.unique(rows[:, 1]))
         else:
             label_columns = list(spec.conditions)
         column_ids = wanted or _condition_ids(connection, tuple(label_columns))
+        assembly_ids = list(dict.fromkeys(r.assembly_id for r in regions))
+        present = presence(connection, column_ids, assembly_ids)
     plan = _assemble(spec, where, store, regions, label_columns, column_ids, rows)
+    plan.column_presence = present
+    plan.region_part = np.array([assembly_ids.index(r.assembly_id) for r in regions], np.int64)
+    check_windows(plan, rows.shape[0])
     plan.compile_seconds = time.perf_counter() - began
     return plan
 
@@ -133,6 +177,7 @@ def _select_regions(connection: sa.Connection, where: Where) -> list[sa.Row]:
     query = (
         sa.select(
             chromosomes.c.id,
+            assemblies.c.id.label("assembly_id"),
             assemblies.c.name.label("assembly"),
             assemblies.c.store_file,
             chromosomes.c.name,
@@ -153,17 +198,12 @@ def _interval_source() -> sa.FromClause:
 
 
 def _condition_ids(connection: sa.Connection, names: tuple[str, ...]) -> list[int]:
-    """Ids of the named conditions, in the order given; NotFound names the missing ones."""
-    if len(set(names)) != len(names):
-        raise InvalidArgument("conditions lists a condition twice")
+    """Ids of the named conditions, in the order given (names known to exist)."""
     found: dict[str, int] = dict(
         connection.execute(
             sa.select(conditions.c.name, conditions.c.id).where(conditions.c.name.in_(names))
         ).all()
     )
-    missing = [name for name in names if name not in found]
-    if missing:
-        raise NotFound(f"unknown condition(s): {', '.join(missing)}")
     return [found[name] for name in names]
 
 
@@ -189,7 +229,8 @@ def _select_intervals(
     region_ids: list[int],
     condition_ids: list[int] | None,
 ) -> np.ndarray:
-    """(n, 5) int64: chromosome id, condition id, start, end, summit of matching intervals.
+    """(n, 5) int64: chromosome id, condition id, start, end, summit of matching intervals
+    (of the conditions ``condition_ids`` when given: the condition terms' selection).
 
     Integers only, read from the DBAPI cursor straight into numpy: building a Row object
     per interval would cost seconds over a million intervals.
@@ -205,7 +246,7 @@ def _select_intervals(
         .select_from(_interval_source())
         .where(intervals.c.chromosome_id.in_(region_ids))
     )
-    clause = where.interval_clause(_interval_columns())
+    clause = where.label_clause(_interval_columns(where))
     if clause is not None:
         query = query.where(clause)
     if condition_ids is not None:
@@ -268,6 +309,27 @@ def _assemble(
         label_columns=label_columns,
         coverage=coverage,
     )
+
+
+def check_windows(plan: Plan, num_intervals: int) -> None:
+    """InvalidArgument saying why, when the spec selects no window at all."""
+    if plan.num_windows:
+        return
+    spec = plan.spec
+    longest = int(plan.region_lengths.max())
+    if spec.seq_length > longest:
+        chromosome = plan.region_names[int(plan.region_lengths.argmax())]
+        why = (
+            f"seq_length {spec.seq_length} is longer than every selected chromosome (the "
+            f"longest is {chromosome[1]} of {chromosome[0]}, {longest:,} bp)"
+        )
+    elif spec.sampling == "around_intervals" and num_intervals == 0:
+        why = "no interval matches the constraint and conditions, so around_intervals has none"
+    elif spec.max_n_fraction is not None:
+        why = f"every window has a fraction of N bases over max_n_fraction={spec.max_n_fraction}"
+    else:
+        why = "no window fits the selected regions"
+    raise InvalidArgument(f"the dataset has no window: {why}")
 
 
 def _lookup(keys: np.ndarray, values: np.ndarray) -> np.ndarray:

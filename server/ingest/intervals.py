@@ -25,8 +25,10 @@ from tqdm import tqdm
 from peaksql.core.errors import AlreadyExists, InputFileError, InvalidArgument, NotFound
 from peaksql.server.catalog import queries
 from peaksql.server.catalog.columns import OPTIONAL_FIELDS
+from peaksql.server.catalog.condition_metadata import replace_metadata_rows
 from peaksql.server.catalog.generation import bump_generation
-from peaksql.server.catalog.schema import assemblies, chromosomes, conditions, intervals
+from peaksql.server.catalog.parts import delete_condition_rows, ensure_part
+from peaksql.server.catalog.schema import chromosomes, conditions, intervals
 from peaksql.server.ingest import formats
 from peaksql.server.ingest.bulk import (
     SQLITE_INGEST_CACHE_KIB,
@@ -109,8 +111,9 @@ def add_data_files(
     """Store the intervals of every file in ``paths``, all in one transaction.
 
     Each file becomes condition ``condition`` (default: the file's stem) of ``assembly``; a
-    taken condition name raises AlreadyExists unless ``append`` (the intervals then join it;
-    it must belong to ``assembly``; ``metadata`` given then updates its metadata key by key).
+    taken condition name raises AlreadyExists unless ``append`` (the intervals then join it,
+    on this or another assembly; ``metadata`` given then updates its metadata key by key). A
+    metadata key named like a built-in constraint column raises InvalidArgument.
     ``fmt`` defaults to the extension's, except that a 10-column ``.bed`` file is read as
     narrowPeak (``DataInfo.note`` says so). Chromosome names resolve through aliases
     (``chromosomes``); ``skip_unknown_chromosomes`` skips and counts lines on unknown ones.
@@ -243,6 +246,7 @@ def remove_condition(engine: Engine, name: str) -> int:
             deleted = connection.execute(
                 intervals.delete().where(intervals.c.condition_id == condition_id)
             ).rowcount
+        delete_condition_rows(connection, condition_id)
         connection.execute(conditions.delete().where(conditions.c.id == condition_id))
         bump_generation(connection)
     return int(deleted)
@@ -280,44 +284,44 @@ def _require_assembly(connection: Connection, assembly: str, path: Path) -> int:
 def _condition_id(
     connection: Connection, condition: str, assembly_id: int, path: Path, options: _Options
 ) -> int:
-    """The id of the condition to fill: a new row, or with ``append`` the existing one."""
-    assembly, append, metadata = options.assembly, options.append, options.metadata
+    """The id of the condition to fill: a new row, or with ``append`` the existing one.
+
+    A condition may hold intervals of several assemblies (``append`` of another assembly's
+    file adds a part, ``condition_parts``); ``append`` is still required to add to an
+    existing condition, so a re-run cannot double a dataset. Metadata rows
+    (``condition_metadata``) follow the metadata JSON.
+    """
+    append, metadata = options.append, options.metadata
     existing = connection.execute(
-        sa.select(conditions.c.id, conditions.c.assembly_id, conditions.c.metadata).where(
-            conditions.c.name == condition
-        )
+        sa.select(conditions.c.id, conditions.c.metadata).where(conditions.c.name == condition)
     ).first()
     if existing is None:
         inserted = connection.execute(
             conditions.insert().values(
                 name=condition,
-                assembly_id=assembly_id,
                 metadata=_metadata_text(metadata),
                 source_file=str(path.resolve()),
             )
         )
-        return int(inserted.inserted_primary_key[0])
-    if not append:
+        condition_id = int(inserted.inserted_primary_key[0])
+        replace_metadata_rows(connection, condition_id, metadata or {})
+    elif not append:
         raise AlreadyExists(
             f"{path}: condition {condition!r} already exists; pass append=True (--append) "
             "to add these intervals to it, or choose another condition name"
         )
-    if existing.assembly_id != assembly_id:
-        other = connection.scalar(
-            sa.select(assemblies.c.name).where(assemblies.c.id == existing.assembly_id)
-        )
-        raise InvalidArgument(
-            f"{path}: condition {condition!r} belongs to assembly {other!r}, not {assembly!r}; "
-            "a condition holds intervals of one assembly"
-        )
-    if metadata:
-        merged = {**json.loads(existing.metadata or "{}"), **metadata}
-        connection.execute(
-            conditions.update()
-            .where(conditions.c.id == existing.id)
-            .values(metadata=_metadata_text(merged))
-        )
-    return int(existing.id)
+    else:
+        condition_id = int(existing.id)
+        if metadata:
+            merged = {**json.loads(existing.metadata or "{}"), **metadata}
+            replace_metadata_rows(connection, condition_id, merged)
+            connection.execute(
+                conditions.update()
+                .where(conditions.c.id == condition_id)
+                .values(metadata=_metadata_text(merged))
+            )
+    ensure_part(connection, condition_id, assembly_id)
+    return condition_id
 
 
 def _metadata_text(metadata: dict[str, Any] | None) -> str | None:

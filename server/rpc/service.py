@@ -8,8 +8,10 @@ statuses.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
+import grpc
 import numpy as np
 
 from peaksql.core.errors import InvalidArgument, ResourceExhausted
@@ -51,6 +53,20 @@ READ_AHEAD_BATCHES = 2
 READ_AHEAD_MIN_BYTES = 64 << 10
 
 
+#: Describe waits for positive counts at most this fraction of the call's remaining deadline...
+POSITIVES_WAIT_FRACTION = 0.5
+#: ... and at most this long (also without a deadline); then it answers positives_pending.
+MAX_POSITIVES_WAIT_SECONDS = 30.0
+
+
+def positives_wait(context: grpc.ServicerContext) -> float:
+    """Seconds Describe may wait for positive counts, so it never outlives the deadline."""
+    remaining = context.time_remaining()
+    if remaining is None:
+        return MAX_POSITIVES_WAIT_SECONDS
+    return max(0.0, min(MAX_POSITIVES_WAIT_SECONDS, POSITIVES_WAIT_FRACTION * remaining))
+
+
 def _spec(message: pb.DatasetSpec) -> DatasetSpec:
     if message.seq_length == 0:
         raise InvalidArgument("spec.seq_length must be positive")
@@ -83,7 +99,13 @@ class PeakSQLServicer(pb_grpc.PeakSQLServicer):
     def ListConditions(self, request, context):
         return pb.ListConditionsResponse(
             conditions=[
-                pb.Condition(name=c.name, assembly=c.assembly, num_intervals=c.num_intervals)
+                pb.Condition(
+                    name=c.name,
+                    assembly=c.assembly,
+                    num_intervals=c.num_intervals,
+                    metadata=json.dumps(c.metadata, sort_keys=True) if c.metadata else "",
+                    assemblies=c.assemblies,
+                )
                 for c in list_conditions(self.engine.database)
             ]
         )
@@ -91,11 +113,12 @@ class PeakSQLServicer(pb_grpc.PeakSQLServicer):
     def Describe(self, request, context):
         plan = self.engine.plan(_spec(request.spec))
         counts = plan.windows.per_region_counts(len(plan.region_names))
-        positives = (
-            np.zeros(len(plan.label_columns), dtype=np.int64)
-            if request.skip_positives
-            else self.engine.positives(plan)
-        )
+        positives = None
+        if not request.skip_positives:
+            positives = self.engine.positives(plan, timeout=positives_wait(context))
+        pending = positives is None and not request.skip_positives
+        if positives is None:
+            positives = np.zeros(len(plan.label_columns), dtype=np.int64)
         region_sql = " AND ".join(t.sql() for t in plan.where.region_terms)
         interval_sql = " AND ".join(t.sql() for t in plan.where.interval_terms)
         return pb.DescribeResponse(
@@ -105,13 +128,16 @@ class PeakSQLServicer(pb_grpc.PeakSQLServicer):
                 for (a, c), n, k in zip(plan.region_names, plan.region_lengths, counts, strict=True)
             ],
             label_columns=[
-                pb.LabelColumn(name=name, num_positive=int(p))
-                for name, p in zip(plan.label_columns, positives, strict=True)
+                pb.LabelColumn(name=name, num_positive=int(p), assemblies=on)
+                for name, p, on in zip(
+                    plan.label_columns, positives, plan.column_assemblies(), strict=True
+                )
             ],
             region_constraint=region_sql,
             interval_constraint=interval_sql,
             label_shape=plan.label_shape,
             plan_key=plan.key,
+            positives_pending=pending,
         )
 
     def StreamBatches(self, request, context) -> Iterator[pb.Batch]:

@@ -50,14 +50,16 @@ class IntervalSampling(_message.Message):
     def __init__(self, max_jitter: _Optional[int] = ...) -> None: ...
 
 class LabelSpec(_message.Message):
-    __slots__ = ("mode", "fraction", "inner_range")
+    __slots__ = ("mode", "fraction", "inner_range", "missing")
     MODE_FIELD_NUMBER: _ClassVar[int]
     FRACTION_FIELD_NUMBER: _ClassVar[int]
     INNER_RANGE_FIELD_NUMBER: _ClassVar[int]
+    MISSING_FIELD_NUMBER: _ClassVar[int]
     mode: str
     fraction: float
     inner_range: int
-    def __init__(self, mode: _Optional[str] = ..., fraction: _Optional[float] = ..., inner_range: _Optional[int] = ...) -> None: ...
+    missing: str
+    def __init__(self, mode: _Optional[str] = ..., fraction: _Optional[float] = ..., inner_range: _Optional[int] = ..., missing: _Optional[str] = ...) -> None: ...
 
 class Cursor(_message.Message):
     __slots__ = ("epoch", "rank", "world_size", "delivered")
@@ -172,16 +174,18 @@ class ListConditionsRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class Condition(_message.Message):
-    __slots__ = ("name", "assembly", "num_intervals", "metadata")
+    __slots__ = ("name", "assembly", "num_intervals", "metadata", "assemblies")
     NAME_FIELD_NUMBER: _ClassVar[int]
     ASSEMBLY_FIELD_NUMBER: _ClassVar[int]
     NUM_INTERVALS_FIELD_NUMBER: _ClassVar[int]
     METADATA_FIELD_NUMBER: _ClassVar[int]
+    ASSEMBLIES_FIELD_NUMBER: _ClassVar[int]
     name: str
     assembly: str
     num_intervals: int
     metadata: str
-    def __init__(self, name: _Optional[str] = ..., assembly: _Optional[str] = ..., num_intervals: _Optional[int] = ..., metadata: _Optional[str] = ...) -> None: ...
+    assemblies: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, name: _Optional[str] = ..., assembly: _Optional[str] = ..., num_intervals: _Optional[int] = ..., metadata: _Optional[str] = ..., assemblies: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ListConditionsResponse(_message.Message):
     __slots__ = ("conditions",)
@@ -210,15 +214,17 @@ class Region(_message.Message):
     def __init__(self, assembly: _Optional[str] = ..., chromosome: _Optional[str] = ..., length: _Optional[int] = ..., num_windows: _Optional[int] = ...) -> None: ...
 
 class LabelColumn(_message.Message):
-    __slots__ = ("name", "num_positive")
+    __slots__ = ("name", "num_positive", "assemblies")
     NAME_FIELD_NUMBER: _ClassVar[int]
     NUM_POSITIVE_FIELD_NUMBER: _ClassVar[int]
+    ASSEMBLIES_FIELD_NUMBER: _ClassVar[int]
     name: str
     num_positive: int
-    def __init__(self, name: _Optional[str] = ..., num_positive: _Optional[int] = ...) -> None: ...
+    assemblies: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, name: _Optional[str] = ..., num_positive: _Optional[int] = ..., assemblies: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class DescribeResponse(_message.Message):
-    __slots__ = ("num_windows", "regions", "label_columns", "region_constraint", "interval_constraint", "label_shape", "plan_key")
+    __slots__ = ("num_windows", "regions", "label_columns", "region_constraint", "interval_constraint", "label_shape", "plan_key", "positives_pending")
     NUM_WINDOWS_FIELD_NUMBER: _ClassVar[int]
     REGIONS_FIELD_NUMBER: _ClassVar[int]
     LABEL_COLUMNS_FIELD_NUMBER: _ClassVar[int]
@@ -226,6 +232,7 @@ class DescribeResponse(_message.Message):
     INTERVAL_CONSTRAINT_FIELD_NUMBER: _ClassVar[int]
     LABEL_SHAPE_FIELD_NUMBER: _ClassVar[int]
     PLAN_KEY_FIELD_NUMBER: _ClassVar[int]
+    POSITIVES_PENDING_FIELD_NUMBER: _ClassVar[int]
     num_windows: int
     regions: _containers.RepeatedCompositeFieldContainer[Region]
     label_columns: _containers.RepeatedCompositeFieldContainer[LabelColumn]
@@ -233,4 +240,5 @@ class DescribeResponse(_message.Message):
     interval_constraint: str
     label_shape: _containers.RepeatedScalarFieldContainer[int]
     plan_key: str
-    def __init__(self, num_windows: _Optional[int] = ..., regions: _Optional[_Iterable[_Union[Region, _Mapping]]] = ..., label_columns: _Optional[_Iterable[_Union[LabelColumn, _Mapping]]] = ..., region_constraint: _Optional[str] = ..., interval_constraint: _Optional[str] = ..., label_shape: _Optional[_Iterable[int]] = ..., plan_key: _Optional[str] = ...) -> None: ...
+    positives_pending: bool
+    def __init__(self, num_windows: _Optional[int] = ..., regions: _Optional[_Iterable[_Union[Region, _Mapping]]] = ..., label_columns: _Optional[_Iterable[_Union[LabelColumn, _Mapping]]] = ..., region_constraint: _Optional[str] = ..., interval_constraint: _Optional[str] = ..., label_shape: _Optional[_Iterable[int]] = ..., plan_key: _Optional[str] = ..., positives_pending: _Optional[bool] = ...) -> None: ...
