@@ -58,7 +58,9 @@ environment (a flag given on the command line wins):
   PEAKSQL_LOG_FORMAT          json (default: one JSON object a line) or text
   PEAKSQL_MAX_BATCH_BYTES, PEAKSQL_MAX_BATCH_SIZE, PEAKSQL_MAX_GET_WINDOWS,
   PEAKSQL_MAX_STREAMS_PER_TOKEN, PEAKSQL_MAX_CONSTRAINT_LENGTH, PEAKSQL_MAX_IN_LIST,
-  PEAKSQL_MAX_PLANS            limits (see the --max-* flags); over one: RESOURCE_EXHAUSTED
+  PEAKSQL_MAX_PLANS, PEAKSQL_MAX_STREAMS, PEAKSQL_PLAN_MEMORY_BUDGET
+                               limits (see the --max-* flags); over one: RESOURCE_EXHAUSTED
+  PEAKSQL_STREAM_IDLE, PEAKSQL_DB_PROBE, PEAKSQL_KEEPALIVE   see --stream-idle and so on
 
 The server never writes: ingest and removal are 'peaksql add-*' / 'remove' run against the
 database with the admin role; serve with a read-only role ('peaksql migrate --reader-role').
@@ -85,6 +87,9 @@ def _serve_arguments(p: argparse.ArgumentParser) -> None:
         help="refuse an old schema instead of upgrading it (replicas with a read-only role)",
     )
     p.add_argument("--log-format", choices=("json", "text"), help="log lines (default json)")
+    p.add_argument("--stream-idle", type=float, help="seconds a stream may wait on its client")
+    p.add_argument("--db-probe", type=float, help="seconds between catalog health probes")
+    p.add_argument("--keepalive", type=float, help="seconds between keepalive pings to clients")
     from peaksql.server.config import LIMIT_HELP, Limits, limit_names
 
     defaults = Limits()
@@ -154,6 +159,9 @@ def _serve_config(args: argparse.Namespace):  # type: ignore[no-untyped-def]
             args.statement_timeout, "PEAKSQL_STATEMENT_TIMEOUT", float, 60.0
         ),
         migrate=not _setting(args.no_migrate, "PEAKSQL_NO_MIGRATE", _flag, False),
+        stream_idle_seconds=_setting(args.stream_idle, "PEAKSQL_STREAM_IDLE", float, 300.0),
+        db_probe_seconds=_setting(args.db_probe, "PEAKSQL_DB_PROBE", float, 5.0),
+        keepalive_seconds=_setting(args.keepalive, "PEAKSQL_KEEPALIVE", float, 30.0),
     )
 
 
