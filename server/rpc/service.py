@@ -59,6 +59,10 @@ def _next(batches: Iterator[pb.Batch]) -> pb.Batch | None:
     return next(batches, None)
 
 
+def _size(message: pb.Batch | None) -> int:
+    return 0 if message is None else message.ByteSize()
+
+
 class PeakSQLServicer:
     """Adapters only: check, decode, call the engine (on a thread), encode.
 
@@ -149,16 +153,19 @@ class PeakSQLServicer:
         messages = self._messages(plan, request)
         caller = self.identify(context.invocation_metadata(), context.peer())
         self._open[caller] = self._open.get(caller, 0) + 1
-        ahead: asyncio.Future[pb.Batch | None] | None = None
-        try:
-            ahead = asyncio.ensure_future(self.scheduler.run(caller, _next, messages))
-            while (message := await ahead) is not None:
-                ahead = asyncio.ensure_future(self.scheduler.run(caller, _next, messages))
-                self.scheduler.charge(caller, message.ByteSize())
-                await send(context, message, self.idle_seconds)
+        sending: asyncio.Future[None] | None = None
+        try:  # batch k + 1 is built while batch k is written
+            while (
+                message := await self.scheduler.run(caller, _next, messages, cost=_size)
+            ) is not None:
+                if sending is not None:
+                    await sending
+                sending = asyncio.ensure_future(send(context, message, self.idle_seconds))
+            if sending is not None:
+                await sending
         finally:
-            if ahead is not None and not ahead.done():
-                ahead.cancel()
+            if sending is not None and not sending.done():
+                sending.cancel()
             self._open[caller] -= 1
             if self._open[caller] == 0:
                 del self._open[caller]

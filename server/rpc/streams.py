@@ -63,6 +63,7 @@ class FairScheduler:
         self._order = itertools.count()
         self._sent: dict[str, int] = {}
         self._now = 0  # virtual time: the byte count of the last caller let through
+        self._dispatching = False
 
     def charge(self, caller: str, num_bytes: int) -> None:
         """Count ``num_bytes`` sent to ``caller``."""
@@ -72,11 +73,17 @@ class FairScheduler:
         """Drop ``caller``'s count (its last stream ended)."""
         self._sent.pop(caller, None)
 
-    async def run(self, caller: str, fn: Callable[..., T], *args: Any) -> T:
-        """``fn(*args)`` on the pool when ``caller``'s turn comes."""
+    async def run(
+        self, caller: str, fn: Callable[..., T], *args: Any, cost: Callable[[T], int] | None = None
+    ) -> T:
+        """``fn(*args)`` on the pool when ``caller``'s turn comes; ``cost(result)`` bytes are
+        charged to ``caller`` before the next turn is given."""
         await self._acquire(caller)
         try:
-            return await in_thread(self.executor, fn, *args)
+            result = await in_thread(self.executor, fn, *args)
+            if cost is not None:
+                self.charge(caller, cost(result))
+            return result
         finally:
             self._release()
 
@@ -97,13 +104,21 @@ class FairScheduler:
             raise
 
     def _release(self) -> None:
-        while self._waiting:
+        """Free a slot; who gets it is decided on the loop's next turn, once the caller that
+        just finished has queued its next build, so that it competes too."""
+        self._busy -= 1
+        if self._waiting and not self._dispatching:
+            self._dispatching = True
+            asyncio.get_running_loop().call_soon(self._dispatch)
+
+    def _dispatch(self) -> None:
+        self._dispatching = False
+        while self._busy < self.slots and self._waiting:
             start, _, turn = heapq.heappop(self._waiting)
             if not turn.done():
+                self._busy += 1
                 self._now = start
-                turn.set_result(None)  # the slot passes straight to the next caller
-                return
-        self._busy -= 1
+                turn.set_result(None)
 
     @property
     def waiting(self) -> int:
