@@ -62,6 +62,8 @@ class TcpProxy:
     def stop(self) -> None:
         """Refuse new connections and drop the open ones."""
         if self._listener is not None:
+            with contextlib.suppress(OSError):  # wakes the thread blocked in accept()
+                self._listener.shutdown(socket.SHUT_RDWR)
             self._listener.close()
             self._listener = None
         with self._lock:
