@@ -2,15 +2,16 @@
 
 A ``peaksql serve`` subprocess with two batch threads holds 16 streams that read one message
 and stop, plus 4 that read slowly; health, ListConditions and Describe must still answer in
-under 100 ms. In-process servers check the server-wide stream limit (RESOURCE_EXHAUSTED at
-once, naming it) and the idle limit (a stream whose client stops reading ends
-DEADLINE_EXCEEDED naming ``stream_idle_seconds``). ``FairScheduler`` is checked alone: builds
+under 100 ms (90th percentile of 20 calls each). In-process servers check the server-wide
+stream limit (RESOURCE_EXHAUSTED at once, naming it) and the idle limit (a stream whose
+client stops reading ends DEADLINE_EXCEEDED naming ``stream_idle_seconds``). ``FairScheduler`` is checked alone: builds
 are shared by bytes sent, not by messages.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import statistics
 import threading
 import time
@@ -57,7 +58,7 @@ def _stream(channel: grpc.Channel, batch_size: int = 64) -> Iterator[pb.Batch]:
     return pb_grpc.PeakSQLStub(channel).StreamBatches(request)
 
 
-def _latencies(call, count: int = 10) -> list[float]:  # type: ignore[no-untyped-def]
+def _latencies(call, count: int = 20) -> list[float]:  # type: ignore[no-untyped-def]
     took = []
     for _ in range(count):
         began = time.perf_counter()
@@ -78,9 +79,10 @@ def test_health_listing_and_describe_answer_while_16_streams_stall(
             next(stream)  # open, then never read again
 
         def slow(stream: Iterator[pb.Batch]) -> None:
-            for _ in stream:
-                if stop.wait(0.2):
-                    return
+            with contextlib.suppress(grpc.RpcError):  # the server goes first at the end
+                for _ in stream:
+                    if stop.wait(0.2):
+                        return
 
         readers = [
             threading.Thread(target=slow, args=(_stream(c),), daemon=True) for c in channels[16:]
@@ -100,8 +102,8 @@ def test_health_listing_and_describe_answer_while_16_streams_stall(
         }
         for name, call in checks.items():
             took = _latencies(call)
-            assert statistics.median(took) < 0.1, (name, took)
-            assert sorted(took)[-2] < 0.1, (name, took)  # one outlier allowed on a shared host
+            # the 90th percentile: a shared 2-core test host has other tenants
+            assert statistics.quantiles(took, n=10)[-1] < 0.1, (name, took)
         stop.set()
         for channel in [*channels, probe]:
             channel.close()
