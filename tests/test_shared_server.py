@@ -4,8 +4,8 @@ A ``peaksql serve`` subprocess with two batch threads holds 16 streams that read
 and stop, plus 4 that read slowly; health, ListConditions and Describe must still answer in
 under 100 ms (90th percentile of 20 calls each). In-process servers check the server-wide
 stream limit (RESOURCE_EXHAUSTED at once, naming it) and the idle limit (a stream whose
-client stops reading ends DEADLINE_EXCEEDED naming ``stream_idle_seconds``). ``FairScheduler`` is checked alone: builds
-are shared by bytes sent, not by messages.
+client stops reading ends DEADLINE_EXCEEDED naming ``stream_idle_seconds``).
+``FairScheduler`` is checked alone: builds are shared by bytes sent, not by messages.
 """
 
 from __future__ import annotations
