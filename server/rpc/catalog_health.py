@@ -84,6 +84,7 @@ class DatabaseProbe:
         self.serving = True
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="peaksql-db-probe")
         self._wake = asyncio.Event()
+        self._stopping = False
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -105,7 +106,8 @@ class DatabaseProbe:
         return True
 
     async def _run(self) -> None:
-        while True:
+        # a flag, not only cancel(): Python 3.11's wait_for can swallow a cancellation
+        while not self._stopping:
             ok = await self.check()
             if ok != self.serving:
                 self.serving = ok
@@ -117,7 +119,10 @@ class DatabaseProbe:
                 await asyncio.wait_for(self._wake.wait(), self.interval)
 
     async def stop(self) -> None:
+        """End the probe loop (within about a second) and its thread."""
+        self._stopping = True
+        self._wake.set()
         if self._task is not None:
             self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+            await asyncio.wait({self._task}, timeout=2.0)
         self._executor.shutdown(wait=False, cancel_futures=True)

@@ -33,6 +33,7 @@ import signal
 import sys
 import threading
 from collections.abc import Coroutine
+from concurrent import futures
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -69,6 +70,8 @@ log = logging.getLogger("peaksql.server")
 SERVICE_NAME = peaksql_pb2.DESCRIPTOR.services_by_name["PeakSQL"].full_name
 #: Shortest interval between client pings the server accepts (clients ping every 10 s).
 MIN_CLIENT_PING_MS = 5_000
+#: Seconds ``shutdown`` waits beyond the grace time before it closes the loop regardless.
+SHUTDOWN_EXTRA_SECONDS = 15.0
 #: Python's GIL switch interval in a serving process (``serve_forever``).
 GIL_SWITCH_SECONDS = 0.001
 T = TypeVar("T")
@@ -120,7 +123,10 @@ class RunningServer:
         """NOT_SERVING, then stop accepting and let streams finish within ``grace`` seconds."""
         if self._stopped.is_set() or self._loop is None:
             return
-        self._loop.call(self._stop(grace))
+        try:
+            self._loop.call(self._stop(grace), timeout=(grace or 0.0) + SHUTDOWN_EXTRA_SECONDS)
+        except futures.TimeoutError:
+            log.warning("the server did not stop in time; closing its event loop anyway")
         self._loop.close()
         for pool in self._pools:
             pool.shutdown(wait=False, cancel_futures=True)

@@ -160,6 +160,8 @@ class PeakSQLServicer:
             ) is not None:
                 if sending is not None:
                     await sending
+                if context.done():  # cancelled (a cancellation wait_for swallowed, too)
+                    return
                 sending = asyncio.ensure_future(send(context, message, self.idle_seconds))
             if sending is not None:
                 await sending
