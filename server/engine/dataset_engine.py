@@ -2,6 +2,13 @@
 
 Each request's constraint is parsed and checked against the limits once, here
 (``parse_constraint``), and the parsed ``Where`` travels on to the plan cache and compiler.
+
+Memory: plans are budgeted by bytes (``Limits.plan_memory_budget``). A spec whose plan would
+not fit is refused RESOURCE_EXHAUSTED before anything is allocated (``estimate_plan_bytes``:
+listed windows cost 16 bytes each), a compiled plan over the budget is not kept, and the plan
+cache evicts by bytes. If the catalog cannot be read for its generation, a plan already
+cached at the last generation seen is served (the catalog cannot be changed through a
+database nobody can reach); otherwise the database's error goes to the caller.
 """
 
 from __future__ import annotations
@@ -24,10 +31,17 @@ from peaksql.server.config import Limits
 from peaksql.server.engine.batches import positive_counts
 from peaksql.server.engine.constraints import Where, parse_where
 from peaksql.server.engine.plan import Plan, compile_plan
-from peaksql.server.engine.plan_cache import PlanCache, catalog_version
+from peaksql.server.engine.plan_cache import PlanCache, catalog_version, nbytes
 
 #: Parsed constraints kept (map-style datasets send one constraint with every GetWindows).
 _PARSED_CONSTRAINTS = 256
+#: Bytes a listed window costs in a plan: its region index and start, int64 each.
+LISTED_WINDOW_BYTES = 16
+
+
+def estimate_plan_bytes(spec: DatasetSpec) -> int:
+    """A lower bound of a plan's bytes known before any SQL: its listed random windows."""
+    return LISTED_WINDOW_BYTES * (spec.random or 0)
 
 
 def parse_constraint(
@@ -89,16 +103,31 @@ class DatasetEngine:
         self.store = store
         self.limits = limits
         self.on_compile = on_compile
-        self.plans = PlanCache(self._compile, limits.max_plans)
+        self.plans = PlanCache(self._compile, limits.max_plans, limits.plan_memory_budget)
         self._positives_lock = threading.Lock()
         self._counting = threading.Semaphore(1)  # one background count at a time
         self._keys: tuple[int, frozenset[str]] | None = None  # (generation, metadata keys)
+        self._version: int | None = None  # the last catalog generation read
 
     def plan(self, spec: DatasetSpec) -> Plan:
-        """The plan of ``spec`` at the catalog's current generation (compiled on a miss)."""
-        version = catalog_version(self.database)
-        where = parse_constraint(spec.where, self.limits, self._metadata_keys(version))
-        return self.plans.get(spec, version, where)
+        """The plan of ``spec`` at the catalog's current generation (compiled on a miss).
+
+        With the catalog database down, a plan made before is still served.
+        """
+        self._check_budget(estimate_plan_bytes(spec), "would take at least")
+        try:
+            self._version = catalog_version(self.database)
+            keys = self._metadata_keys(self._version)
+        except sa.exc.SQLAlchemyError:
+            if self._version is None or self._keys is None:
+                raise
+            where = parse_constraint(spec.where, self.limits, self._keys[1])
+            cached = self.plans.peek(spec, self._version, where)
+            if cached is None:
+                raise
+            return cached  # the database is down: serve what was planned before
+        where = parse_constraint(spec.where, self.limits, keys)
+        return self.plans.get(spec, self._version, where)
 
     def _metadata_keys(self, version: int) -> frozenset[str]:
         """The catalog's metadata keys (the allow-list of metadata columns), read once per
@@ -110,8 +139,17 @@ class DatasetEngine:
             self._keys = known
         return known[1]
 
+    def _check_budget(self, num_bytes: int, verb: str) -> None:
+        budget = self.limits.plan_memory_budget
+        if num_bytes > budget:
+            raise ResourceExhausted(
+                f"the dataset's plan {verb} {num_bytes:,} bytes, over the server's plan memory "
+                f"budget of {budget:,} bytes (plan_memory_budget): ask for fewer windows"
+            )
+
     def _compile(self, spec: DatasetSpec, where: Where) -> Plan:
         plan = compile_plan(self.database, self.store, spec, where)
+        self._check_budget(nbytes(plan), "takes")
         if self.on_compile is not None:
             self.on_compile(plan)
         return plan
