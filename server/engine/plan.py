@@ -21,6 +21,12 @@ from peaksql.core.spec import DatasetSpec
 from peaksql.server.catalog.genome_store import GenomeStore
 from peaksql.server.catalog.schema import assemblies, chromosomes, conditions, intervals
 from peaksql.server.engine.constraints import Where, parse_where
+from peaksql.server.engine.exclusion import (
+    Exclusion,
+    drop_excluded,
+    excluded_condition_ids,
+    load_exclusion,
+)
 from peaksql.server.engine.labels import Coverage
 from peaksql.server.engine.n_filter import drop_n_windows
 from peaksql.server.engine.samplings import Source, build_windows
@@ -44,7 +50,10 @@ class Plan:
     label_columns: list[str]
     coverage: Coverage
     compile_seconds: float = 0.0
+    exclusion: Exclusion | None = None
     _positives: np.ndarray | None = field(default=None, repr=False)
+    #: per-plan state of ``negatives``/``epochs`` (window classes, GC, epoch lists), lazily
+    _training: dict = field(default_factory=dict, repr=False)
 
     @property
     def num_windows(self) -> int:
@@ -119,12 +128,20 @@ def compile_plan(
         region_ids = [r.id for r in regions]
         wanted = _condition_ids(connection, spec.conditions) if spec.conditions else None
         rows = _select_intervals(connection, where, region_ids, wanted)
+        excluded = excluded_condition_ids(connection, spec.exclude)
+        if excluded:  # excluded conditions are no label columns (exclusion.py)
+            rows = rows[~np.isin(rows[:, 1], excluded)]
+        lengths = np.array([r.length for r in regions], dtype=np.int64)
+        bases = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+        exclusion = load_exclusion(
+            connection, excluded, region_ids, bases, spec.seq_length, spec.exclude_fraction
+        )
         if wanted is None:
             label_columns = _label_columns_of(connection, np.unique(rows[:, 1]))
         else:
             label_columns = list(spec.conditions)
         column_ids = wanted or _condition_ids(connection, tuple(label_columns))
-    plan = _assemble(spec, where, store, regions, label_columns, column_ids, rows)
+    plan = _assemble(spec, where, store, regions, label_columns, column_ids, rows, exclusion)
     plan.compile_seconds = time.perf_counter() - began
     return plan
 
@@ -227,6 +244,7 @@ def _assemble(
     label_columns: list[str],
     column_ids: list[int],
     rows: np.ndarray,
+    exclusion: Exclusion | None = None,
 ) -> Plan:
     lengths = np.array([r.length for r in regions], dtype=np.int64)
     bases = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
@@ -247,8 +265,9 @@ def _assemble(
     genomes = [store.open(f) for f in store_files]
     region_assembly = np.array([store_files.index(r.store_file) for r in regions], np.int64)
     store_offsets = np.array([r.offset for r in regions], dtype=np.int64)
-    source = Source(lengths, region, starts, ends, centres)
+    source = Source(lengths, region, starts, ends, centres, exclusion)
     windows: WindowSet = build_windows(spec, source, np.random.default_rng(spec.seed))
+    windows = drop_excluded(windows, exclusion)
     if spec.max_n_fraction is not None:
         region_genomes = [genomes[a] for a in region_assembly]
         windows = drop_n_windows(
@@ -267,6 +286,7 @@ def _assemble(
         windows=windows,
         label_columns=label_columns,
         coverage=coverage,
+        exclusion=exclusion,
     )
 
 
