@@ -78,6 +78,12 @@ class Description:
     label_shape: tuple[int, ...]
     region_constraint: str
     interval_constraint: str
+    #: Items of one epoch (negatives_per_positive, reverse_complement "both"); positives and
+    #: negatives among them; under gc_matched the achieved GC histogram difference.
+    epoch_windows: int = 0
+    epoch_positives: int = 0
+    epoch_negatives: int = 0
+    gc_max_difference: float | None = None
 
 
 def raise_remote(error: grpc.RpcError) -> PeakSQLError:
@@ -312,6 +318,10 @@ class Client:
             label_shape=tuple(r.label_shape),
             region_constraint=r.region_constraint,
             interval_constraint=r.interval_constraint,
+            epoch_windows=r.epoch_windows,
+            epoch_positives=r.epoch_positives,
+            epoch_negatives=r.epoch_negatives,
+            gc_max_difference=(r.gc_max_difference if r.HasField("gc_max_difference") else None),
         )
 
     def get_windows(

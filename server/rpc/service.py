@@ -19,6 +19,7 @@ from peaksql.core.wire import pack_labels
 from peaksql.server.catalog.queries import list_assemblies, list_conditions
 from peaksql.server.engine.batches import BatchData, build_batch, iter_batches
 from peaksql.server.engine.dataset_engine import DatasetEngine
+from peaksql.server.engine.epochs import epoch_summary
 from peaksql.server.engine.order import Cursor
 from peaksql.v1 import peaksql_pb2 as pb
 from peaksql.v1 import peaksql_pb2_grpc as pb_grpc
@@ -37,10 +38,18 @@ def batch_message(batch: BatchData, seq_length: int, include_coordinates: bool) 
         message.coordinates.window_index = batch.window_indices.astype("<i8").tobytes()
         message.coordinates.region_index = batch.regions.astype("<i8").tobytes()
         message.coordinates.start = batch.starts.astype("<i8").tobytes()
+        if batch.strands is not None:
+            message.coordinates.strand = batch.strands.astype(np.uint8).tobytes()
     if batch.cursor is not None:
         c = batch.cursor
         message.cursor.CopyFrom(
-            pb.Cursor(epoch=c.epoch, rank=c.rank, world_size=c.world_size, delivered=c.delivered)
+            pb.Cursor(
+                epoch=c.epoch,
+                rank=c.rank,
+                world_size=c.world_size,
+                delivered=c.delivered,
+                offset=c.offset,
+            )
         )
     return message
 
@@ -98,6 +107,7 @@ class PeakSQLServicer(pb_grpc.PeakSQLServicer):
         )
         region_sql = " AND ".join(t.sql() for t in plan.where.region_terms)
         interval_sql = " AND ".join(t.sql() for t in plan.where.interval_terms)
+        epoch = epoch_summary(plan, count_classes=not request.skip_positives)
         return pb.DescribeResponse(
             num_windows=plan.num_windows,
             regions=[
@@ -112,13 +122,17 @@ class PeakSQLServicer(pb_grpc.PeakSQLServicer):
             interval_constraint=interval_sql,
             label_shape=plan.label_shape,
             plan_key=plan.key,
+            epoch_windows=epoch.num_items,
+            epoch_positives=epoch.positives,
+            epoch_negatives=epoch.negatives,
+            gc_max_difference=epoch.gc_difference,
         )
 
     def StreamBatches(self, request, context) -> Iterator[pb.Batch]:
         plan = self.engine.plan(_spec(request.spec))
         self.engine.check_batch(plan, request.batch_size)
         c = request.cursor
-        cursor = Cursor(c.epoch, c.rank, c.world_size or 1, c.delivered)
+        cursor = Cursor(c.epoch, c.rank, c.world_size or 1, c.delivered, c.offset)
         batches = iter_batches(
             plan,
             cursor,
