@@ -166,7 +166,7 @@ class Dataset:
         or world size (a job restarted on more or fewer GPUs) continues the epoch when it was
         saved under ``equal_shares`` (DDP ranks in lockstep: ``peaksql.core.elastic``), and
         is refused otherwise."""
-        for key in ("seed", "shuffle"):
+        for key in ("seed", "shuffle", "equal_shares"):
             if key in state and state[key] != getattr(self, key):
                 raise InvalidArgument(
                     f"state was saved with {key}={state[key]!r}, this dataset has "

@@ -37,9 +37,9 @@ def resume_position(state: Mapping[str, Any], rank: int, world_size: int) -> tup
         return epoch, delivered, offset
     if not state.get("equal_shares", False):
         raise InvalidArgument(
-            f"state was saved by rank {state.get('rank')} of {state.get('world_size')} without "
-            "equal_shares: its ranks need not stand at the same count, so the epoch cannot be "
-            f"resumed exactly on rank {rank} of {world_size} (use equal_shares=True for "
-            "elastic resume)"
+            f"state was saved with equal_shares=False by rank {state.get('rank')} of "
+            f"{state.get('world_size')}: its ranks need not stand at the same count, so the "
+            f"epoch cannot be resumed exactly on rank {rank} of {world_size} (use "
+            "equal_shares=True for elastic resume)"
         )
     return epoch, 0, offset + delivered * int(state["world_size"])
