@@ -132,6 +132,12 @@ class ReferenceDataset:
     texts: list[str]
     label_columns: list[str]
     labels: np.ndarray  # bool (B, C) or (B, C, inner)
+    #: labels of any windows ``[(position in region_indices, start)]`` (shifted ones too)
+    labels_at: Callable[[list[tuple[int, int]]], np.ndarray] | None = None
+    #: letters of any window ``(position in region_indices, start)``
+    text_at: Callable[[int, int], str] | None = None
+    #: excluded bases of any window ``(position, start)`` (0 without exclusion)
+    excluded_at: Callable[[int, int], int] | None = None
 
 
 def centre(row: Row) -> int:
@@ -156,6 +162,8 @@ def build_dataset(
     conditions: tuple[str, ...] = (),
     max_n_fraction: float | None = None,
     seed: int = 0,
+    exclude: tuple[str, ...] = (),
+    exclude_fraction: float = 0.0,
 ) -> ReferenceDataset:
     """Every window of the dataset with its letters and labels, the slow obvious way."""
     selected = [k for k, r in enumerate(catalog.regions) if region_predicate(r.row())]
@@ -166,7 +174,21 @@ def build_dataset(
         if row["region"] in position
         and interval_predicate(row)
         and (not conditions or row["condition"] in conditions)
+        and row["condition"] not in exclude
     ]
+    blacklist = {p: np.zeros(catalog.regions[k].length, dtype=bool) for k, p in position.items()}
+    for row in catalog.rows:  # excluded intervals: every one on the selected regions
+        if row["condition"] in exclude and row["region"] in position:
+            blacklist[position[int(row["region"])]][int(row["start"]) : int(row["end"])] = True  # type: ignore[call-overload]
+
+    def excluded_at(p: int, start: int) -> int:
+        return int(blacklist[p][start : start + seq_length].sum())
+
+    def allowed(p: int, start: int) -> bool:
+        return excluded_at(p, start) / seq_length <= exclude_fraction and (
+            exclude_fraction > 0 or excluded_at(p, start) == 0
+        )
+
     columns = list(conditions) if conditions else sorted({str(r["condition"]) for r in rows})
     regions = [catalog.regions[k] for k in selected]
     lengths = [r.length for r in regions]
@@ -177,10 +199,13 @@ def build_dataset(
             for p, length in enumerate(lengths)
             for start in range(0, length - seq_length + 1, stride)
         ]
+    elif sampling == "random" and exclude:
+        windows = _random_allowed(lengths, seq_length, num_random, seed, allowed)
     elif sampling == "random":
         windows = _random_windows(lengths, seq_length, num_random, seed)
     else:
         windows = _around_windows(rows, position, lengths, seq_length, max_jitter, seed)
+    windows = [w for w in windows if allowed(*w)]
 
     texts = [regions[p].sequence[s : s + seq_length] for p, s in windows]
     if max_n_fraction is not None:
@@ -188,10 +213,41 @@ def build_dataset(
         windows = [w for w, k in zip(windows, keep, strict=True) if k]
         texts = [t for t, k in zip(texts, keep, strict=True) if k]
 
-    labels = _labels(
-        rows, position, lengths, columns, windows, seq_length, label, fraction, inner_range
+    def labels_at(some: list[tuple[int, int]]) -> np.ndarray:
+        return _labels(
+            rows, position, lengths, columns, some, seq_length, label, fraction, inner_range
+        )
+
+    def text_at(p: int, start: int) -> str:
+        return regions[p].sequence[start : start + seq_length]
+
+    return ReferenceDataset(
+        selected, windows, texts, columns, labels_at(windows), labels_at, text_at, excluded_at
     )
-    return ReferenceDataset(selected, windows, texts, columns, labels)
+
+
+def _random_allowed(
+    lengths: list[int],
+    seq_length: int,
+    num_windows: int,
+    seed: int,
+    allowed: Callable[[int, int], bool],
+) -> list[tuple[int, int]]:
+    """Rejection sampling: rounds of max(need, 64) uniform draws, the allowed ones kept in
+    draw order until there are ``num_windows``."""
+    valid = [max(length - seq_length + 1, 0) for length in lengths]
+    rng = np.random.default_rng(seed)
+    windows: list[tuple[int, int]] = []
+    while len(windows) < num_windows:
+        need = num_windows - len(windows)
+        for draw in rng.integers(0, sum(valid), size=max(need, 64)).tolist():
+            for p, count in enumerate(valid):
+                if draw < count:
+                    if allowed(p, draw) and len(windows) < num_windows:
+                        windows.append((p, draw))
+                    break
+                draw -= count
+    return windows
 
 
 def _random_windows(
@@ -279,6 +335,30 @@ def _labels(
 
 
 # --- sequences ------------------------------------------------------------------------------
+
+#: IUPAC letter -> its complement (the letter of the complementary bases).
+COMPLEMENT_OF = dict(zip("ACGTRYSWKMBDHVN-", "TGCAYRSWMKVHDBN-", strict=True))
+
+
+def reverse_complement(text: str) -> str:
+    """The reverse complement of a window's letters (upper case)."""
+    return "".join(COMPLEMENT_OF[c] for c in reversed(text.upper()))
+
+
+def gc_bin(text: str, bins: int = 20) -> int:
+    """The GC histogram bin of a window: its C, G and S letters over its length."""
+    count = sum(c in "CGS" for c in text.upper())
+    return min(count * bins // len(text), bins - 1)
+
+
+#: Tokens of ``encoding="tokens"`` and ``"iupac_tokens"``, written from the documentation.
+TOKENS = {c: "ACGT".index(c) if c in "ACGT" else 4 for c in "ACGTRYSWKMBDHVN-"}
+IUPAC_TOKENS = {c: k for k, c in enumerate("ACGTNRYSWKMBDHV-")}
+
+
+def tokens_of(texts: list[str], table: dict[str, int]) -> np.ndarray:
+    """(B, L) tokens of windows' letters."""
+    return np.array([[table[c] for c in text.upper()] for text in texts], dtype=np.int64)
 
 
 def one_hot(letter: str, policy: str) -> list[float]:
