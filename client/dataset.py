@@ -186,7 +186,7 @@ class Dataset:
                 rank=self.rank,
                 world_size=self.world_size,
                 delivered=self.delivered,
-                offset=min(self.offset, self.epoch_windows) if self.offset else 0,
+                offset=self.offset,
             ),
             equal_shares=self.equal_shares,
             include_coordinates=self.include_coordinates,

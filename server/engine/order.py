@@ -172,11 +172,8 @@ def positions_for(cursor: Cursor, count: int, num_windows: int, equal: bool = Fa
     an elastic resume (``peaksql.core.elastic``) re-shards the rest of the epoch.
     """
     count = check_int("count", count)
-    if cursor.offset > num_windows:
-        raise InvalidArgument(
-            f"cursor offset must be <= {num_windows} (windows of the epoch), got {cursor.offset}"
-        )
-    remaining = num_windows - cursor.offset
+    # an offset past the end is an epoch finished (equal shares padded past N before the resume)
+    remaining = max(num_windows - cursor.offset, 0)
     total = num_positions(remaining, cursor.rank, cursor.world_size, equal)
     if cursor.delivered > total:
         raise InvalidArgument(
