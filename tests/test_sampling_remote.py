@@ -78,7 +78,7 @@ def test_against_the_fasta(catalog: tuple[str, Path], address: str) -> None:
     available = described.num_windows - described.epoch_positives  # r = 1: all, or as many
     assert described.epoch_negatives == min(described.epoch_positives, available)
     strands = Counter()
-    for x, y, (window, region, start, strand) in rows:
+    for x, y, (_, region, start, strand) in rows:
         chromosome = names[region]
         text = str(fasta[chromosome][int(start) : int(start) + SEQ_LENGTH])
         labels = truth.labels(_spec(), chromosome, int(start))
