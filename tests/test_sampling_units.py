@@ -37,10 +37,10 @@ def test_packed_reverse_complement_matches_reference(batch, data):
     L = len(batch[0])
     flip = np.array(data.draw(st.lists(st.booleans(), min_size=len(batch), max_size=len(batch))))
     rows = packed_of(batch)
-    augment.reverse_complement_rows(rows, L, flip, augment.COMPLEMENT, augment._RC_BYTE)
+    augment.reverse_complement_rows(rows, L, flip, augment.COMPLEMENT)
     want = [reference.reverse_complement(t) if f else t for t, f in zip(batch, flip, strict=True)]
     assert np.array_equal(rows, packed_of(want))
-    augment.reverse_complement_rows(rows, L, flip, augment.COMPLEMENT, augment._RC_BYTE)
+    augment.reverse_complement_rows(rows, L, flip, augment.COMPLEMENT)
     assert np.array_equal(rows, packed_of(batch))  # an involution
 
 
