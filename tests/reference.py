@@ -15,6 +15,16 @@ from pathlib import Path
 
 import numpy as np
 
+from tests.reference_sampling import (  # noqa: F401  (re-exported: the reference's API)
+    IUPAC_TOKENS,
+    TOKENS,
+    exclusion,
+    gc_bin,
+    random_allowed,
+    reverse_complement,
+    tokens_of,
+)
+
 #: IUPAC letter -> the bases it may be (a gap '-' may be none).
 BASES_OF: dict[str, str] = {
     "A": "A",
@@ -176,36 +186,18 @@ def build_dataset(
         and (not conditions or row["condition"] in conditions)
         and row["condition"] not in exclude
     ]
-    blacklist = {p: np.zeros(catalog.regions[k].length, dtype=bool) for k, p in position.items()}
-    for row in catalog.rows:  # excluded intervals: every one on the selected regions
-        if row["condition"] in exclude and row["region"] in position:
-            blacklist[position[int(row["region"])]][int(row["start"]) : int(row["end"])] = True  # type: ignore[call-overload]
-
-    def excluded_at(p: int, start: int) -> int:
-        return int(blacklist[p][start : start + seq_length].sum())
-
-    def allowed(p: int, start: int) -> bool:
-        return excluded_at(p, start) / seq_length <= exclude_fraction and (
-            exclude_fraction > 0 or excluded_at(p, start) == 0
-        )
-
+    excluded_at, allowed = exclusion(catalog, position, exclude, seq_length, exclude_fraction)
     columns = list(conditions) if conditions else sorted({str(r["condition"]) for r in rows})
     regions = [catalog.regions[k] for k in selected]
     lengths = [r.length for r in regions]
 
     if sampling == "stride":
-        windows = [
-            (p, start)
-            for p, length in enumerate(lengths)
-            for start in range(0, length - seq_length + 1, stride)
-        ]
-    elif sampling == "random" and exclude:
-        windows = _random_allowed(lengths, seq_length, num_random, seed, allowed)
-    elif sampling == "random":
-        windows = _random_windows(lengths, seq_length, num_random, seed)
+        windows = _stride_windows(lengths, seq_length, stride)
+    elif sampling == "random":  # without exclusion, every position is allowed
+        windows = random_allowed(lengths, seq_length, num_random, seed, allowed, bool(exclude))
     else:
         windows = _around_windows(rows, position, lengths, seq_length, max_jitter, seed)
-    windows = [w for w in windows if allowed(*w)]
+    windows = [w for w in windows if allowed(*w)]  # exclusion, for every sampling
 
     texts = [regions[p].sequence[s : s + seq_length] for p, s in windows]
     if max_n_fraction is not None:
@@ -214,56 +206,23 @@ def build_dataset(
         texts = [t for t, k in zip(texts, keep, strict=True) if k]
 
     def labels_at(some: list[tuple[int, int]]) -> np.ndarray:
-        return _labels(
-            rows, position, lengths, columns, some, seq_length, label, fraction, inner_range
-        )
+        return _labels(rows, position, lengths, columns, some, seq_length, label, fraction, inner)
 
     def text_at(p: int, start: int) -> str:
         return regions[p].sequence[start : start + seq_length]
 
-    return ReferenceDataset(
-        selected, windows, texts, columns, labels_at(windows), labels_at, text_at, excluded_at
-    )
+    inner = inner_range
+    dataset = ReferenceDataset(selected, windows, texts, columns, labels_at(windows))
+    dataset.labels_at, dataset.text_at, dataset.excluded_at = labels_at, text_at, excluded_at
+    return dataset
 
 
-def _random_allowed(
-    lengths: list[int],
-    seq_length: int,
-    num_windows: int,
-    seed: int,
-    allowed: Callable[[int, int], bool],
-) -> list[tuple[int, int]]:
-    """Rejection sampling: rounds of max(need, 64) uniform draws, the allowed ones kept in
-    draw order until there are ``num_windows``."""
-    valid = [max(length - seq_length + 1, 0) for length in lengths]
-    rng = np.random.default_rng(seed)
-    windows: list[tuple[int, int]] = []
-    while len(windows) < num_windows:
-        need = num_windows - len(windows)
-        for draw in rng.integers(0, sum(valid), size=max(need, 64)).tolist():
-            for p, count in enumerate(valid):
-                if draw < count:
-                    if allowed(p, draw) and len(windows) < num_windows:
-                        windows.append((p, draw))
-                    break
-                draw -= count
-    return windows
-
-
-def _random_windows(
-    lengths: list[int], seq_length: int, num_windows: int, seed: int
-) -> list[tuple[int, int]]:
-    """Draw k of ``integers(0, total)`` is the k-th valid (region, start) in genome order."""
-    valid = [max(length - seq_length + 1, 0) for length in lengths]
-    draws = np.random.default_rng(seed).integers(0, sum(valid), size=num_windows)
-    windows = []
-    for draw in draws.tolist():
-        for p, count in enumerate(valid):
-            if draw < count:
-                windows.append((p, draw))
-                break
-            draw -= count
-    return windows
+def _stride_windows(lengths: list[int], seq_length: int, stride: int) -> list[tuple[int, int]]:
+    return [
+        (p, start)
+        for p, length in enumerate(lengths)
+        for start in range(0, length - seq_length + 1, stride)
+    ]
 
 
 def _around_windows(
@@ -335,30 +294,6 @@ def _labels(
 
 
 # --- sequences ------------------------------------------------------------------------------
-
-#: IUPAC letter -> its complement (the letter of the complementary bases).
-COMPLEMENT_OF = dict(zip("ACGTRYSWKMBDHVN-", "TGCAYRSWMKVHDBN-", strict=True))
-
-
-def reverse_complement(text: str) -> str:
-    """The reverse complement of a window's letters (upper case)."""
-    return "".join(COMPLEMENT_OF[c] for c in reversed(text.upper()))
-
-
-def gc_bin(text: str, bins: int = 20) -> int:
-    """The GC histogram bin of a window: its C, G and S letters over its length."""
-    count = sum(c in "CGS" for c in text.upper())
-    return min(count * bins // len(text), bins - 1)
-
-
-#: Tokens of ``encoding="tokens"`` and ``"iupac_tokens"``, written from the documentation.
-TOKENS = {c: "ACGT".index(c) if c in "ACGT" else 4 for c in "ACGTRYSWKMBDHVN-"}
-IUPAC_TOKENS = {c: k for k, c in enumerate("ACGTNRYSWKMBDHV-")}
-
-
-def tokens_of(texts: list[str], table: dict[str, int]) -> np.ndarray:
-    """(B, L) tokens of windows' letters."""
-    return np.array([[table[c] for c in text.upper()] for text in texts], dtype=np.int64)
 
 
 def one_hot(letter: str, policy: str) -> list[float]:
