@@ -45,8 +45,14 @@ class Dataset:
     The spec comes as keywords, those of ``peaksql.DatasetSpec`` (``seq_length``, ``where``,
     a sampling such as ``stride=``/``random=``/``around_intervals=True``, ``label``,
     ``inner_range``, ``conditions``, ``seed``, …): see its docstring for every sampling and
-    label mode. The other keywords say how batches travel and decode. ``seed`` seeds the
-    spec (random windows, jitter) and the epoch order alike.
+    label mode. The other keywords say how batches travel and decode: ``encoding`` is
+    ``"one_hot"`` (default) or a token encoding (``"tokens"``, ``"iupac_tokens"``: x is (B, L)
+    integers in ``dtype``, see ``peaksql.core.encodings``). ``seed`` seeds the spec (random
+    windows, jitter, negatives, shifts, strands) and the epoch order alike. Training-ready
+    fields (``exclude``, ``negatives_per_positive``, ``gc_matched``, ``reverse_complement``,
+    ``max_shift``) make the epoch a subset or a doubling of the windows: ``len`` and
+    ``num_windows_per_epoch`` count the epoch's (``epoch_windows``); coordinates gain a strand
+    column under ``reverse_complement``.
     """
 
     def __init__(
