@@ -196,7 +196,9 @@ def build_dataset(
     elif sampling == "random":  # without exclusion, every position is allowed
         windows = random_allowed(lengths, seq_length, num_random, seed, allowed, bool(exclude))
     else:
-        windows = _around_windows(rows, position, lengths, seq_length, max_jitter, seed)
+        windows = _around_windows(
+            rows, position, lengths, seq_length, max_jitter, seed, allowed if exclude else None
+        )
     windows = [w for w in windows if allowed(*w)]  # exclusion, for every sampling
 
     texts = [regions[p].sequence[s : s + seq_length] for p, s in windows]
@@ -232,22 +234,46 @@ def _around_windows(
     seq_length: int,
     max_jitter: int,
     seed: int,
+    allowed: Callable[[int, int], bool] | None = None,
 ) -> list[tuple[int, int]]:
+    """A window on each centre, jittered; with exclusion, an unallowed one draws its jitter
+    again (8 rounds, the waiting windows in order, one draw each per round)."""
     keyed = sorted(
         (position[int(r["region"])], int(r["start"]), int(r["end"]), centre(r))  # type: ignore[call-overload]
         for r in rows
     )
+    rng = np.random.default_rng(seed)
     jitter = (
-        np.random.default_rng(seed).integers(-max_jitter, max_jitter + 1, size=len(keyed)).tolist()
+        rng.integers(-max_jitter, max_jitter + 1, size=len(keyed)).tolist()
         if max_jitter
         else [0] * len(keyed)
     )
-    windows = []
-    for (p, _start, _end, middle), shift in zip(keyed, jitter, strict=True):
-        if lengths[p] < seq_length:
-            continue
-        start = middle - seq_length // 2 + shift
-        windows.append((p, min(max(start, 0), lengths[p] - seq_length)))
+
+    def place(p: int, middle: int, shift: int) -> int:
+        return min(max(middle - seq_length // 2 + shift, 0), lengths[p] - seq_length)
+
+    kept = [
+        (p, middle, shift)
+        for (p, _, _, middle), shift in zip(keyed, jitter, strict=True)
+        if lengths[p] >= seq_length
+    ]
+    windows = [(p, place(p, middle, shift)) for p, middle, shift in kept]
+    waiting = [
+        k for k, w in enumerate(windows) if allowed is not None and max_jitter and not allowed(*w)
+    ]
+    for _ in range(8):
+        if not waiting:
+            break
+        draws = rng.integers(-max_jitter, max_jitter + 1, size=len(waiting)).tolist()
+        still = []
+        for k, shift in zip(waiting, draws, strict=True):
+            p, middle, _ = kept[k]
+            moved = (p, place(p, middle, shift))
+            if allowed is not None and allowed(*moved):
+                windows[k] = moved
+            else:
+                still.append(k)
+        waiting = still
     return windows
 
 
