@@ -214,9 +214,10 @@ def _histogram_difference(a: list[int], b: list[int]) -> float:
     inner=st.sampled_from([0, 4]),
     exclude=st.booleans(),
     number=st.integers(0, 3),
+    max_n=st.sampled_from([None, 0.1]),
 )
 def test_reverse_complement_and_shift(
-    catalogs, seed, sampling, seq_length, mode, max_shift, label, inner, exclude, number
+    catalogs, seed, sampling, seq_length, mode, max_shift, label, inner, exclude, number, max_n
 ):
     built = catalogs[seed]
     spec = spec_of(
@@ -227,6 +228,7 @@ def test_reverse_complement_and_shift(
         label=label,
         inner_range=min(inner, seq_length),
         exclude=(EXCLUDED,) if exclude else (),
+        max_n_fraction=max_n,
         seed=seed,
     )
     expected = reference_of(built, spec)
@@ -256,6 +258,7 @@ def test_reverse_complement_and_shift(
             assert expected.excluded_at(p, start) == 0
         text = expected.text_at(p, start)
         assert len(text) == seq_length
+        assert max_n is None or sum(c in "Nn" for c in text) / seq_length <= max_n
         if strands[k]:
             text = reference.reverse_complement(text)
             if labels.ndim == 3:

@@ -3,8 +3,8 @@
 - **Shift** (``max_shift=s``): window ``i`` of epoch ``e`` moves by
   ``h(seed, e, i) mod (2s + 1) - s`` bases (``h``: splitmix64, the hash of ``order``), clipped
   so that it stays inside its chromosome. A shift that would move a window onto excluded
-  intervals (``exclusion``) is not made: the window stays where the plan put it. Labels are
-  those of the shifted window.
+  intervals (``exclusion``) or past ``max_n_fraction`` is not made: the window stays where
+  the plan put it. Labels are those of the shifted window.
 - **Reverse complement**: under ``"random"`` window ``i`` of epoch ``e`` is flipped when bit 0
   of ``h(seed', e, i)`` is set; under ``"both"`` the epoch holds every window twice (item
   ``2j`` forward, ``2j + 1`` reverse, ``epochs.EpochView``). A flipped row is reversed and
@@ -24,6 +24,8 @@ import numba
 import numpy as np
 
 from peaksql.server.engine.kernels import JIT
+from peaksql.server.engine.labels import Coverage
+from peaksql.server.engine.n_filter import _n_runs
 from peaksql.server.engine.order import _splitmix64
 from peaksql.server.engine.plan import Plan
 
@@ -77,7 +79,28 @@ def shifted_starts(
     moved = np.clip(moved, 0, last)
     if plan.exclusion is not None:
         moved = np.where(plan.exclusion.allowed(regions, moved), moved, starts)
+    if plan.spec.max_n_fraction is not None:
+        plan_starts = np.ascontiguousarray(plan.region_bases[regions] + moved)
+        n_bases = _n_coverage(plan).covered(plan_starts, plan.spec.seq_length)[:, 0]
+        moved = np.where(n_bases / plan.spec.seq_length <= plan.spec.max_n_fraction, moved, starts)
     return moved
+
+
+def _n_coverage(plan: Plan) -> Coverage:
+    """Runs of N of the plan's regions as one coverage column (built once per plan, from
+    ``n_filter``'s cached runs), so a shift keeps ``max_n_fraction`` too."""
+    found = plan._training.get("n_coverage")
+    if found is None:
+        starts, ends = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
+        for k, assembly in enumerate(plan.region_assembly):
+            offset, length = int(plan.region_store_offsets[k]), int(plan.region_lengths[k])
+            run_starts, run_ends = _n_runs(plan.genomes[assembly], offset, length)
+            starts.append(run_starts + plan.region_bases[k])
+            ends.append(run_ends + plan.region_bases[k])
+        begin, end = np.concatenate(starts), np.concatenate(ends)
+        found = Coverage.build(1, np.zeros(begin.size, np.int64), begin, end)
+        plan._training["n_coverage"] = found
+    return found
 
 
 #: 4-bit mask -> its complement (the bit reversal: A C G T -> T G C A).
