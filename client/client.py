@@ -89,6 +89,12 @@ class Description:
     column_assemblies: tuple[tuple[str, ...], ...] = ()
     #: The server was still counting positives (``num_positive`` all 0): ask again later.
     positives_pending: bool = False
+    #: Items of one epoch (negatives_per_positive, reverse_complement "both"); positives and
+    #: negatives among them; under gc_matched the achieved GC histogram difference.
+    epoch_windows: int = 0
+    epoch_positives: int = 0
+    epoch_negatives: int = 0
+    gc_max_difference: float | None = None
 
 
 def raise_remote(
@@ -370,6 +376,10 @@ class Client:
             interval_constraint=r.interval_constraint,
             column_assemblies=tuple(tuple(c.assemblies) for c in r.label_columns),
             positives_pending=r.positives_pending,
+            epoch_windows=r.epoch_windows,
+            epoch_positives=r.epoch_positives,
+            epoch_negatives=r.epoch_negatives,
+            gc_max_difference=(r.gc_max_difference if r.HasField("gc_max_difference") else None),
         )
 
     def get_windows(

@@ -57,6 +57,12 @@ FIELD_EXAMPLES: dict[str, Any] = {
     "max_n_fraction": 0.1,
     "seed": 7,
     "missing": "mask",
+    "exclude": ("blacklist",),
+    "exclude_fraction": 0.25,
+    "negatives_per_positive": 2.0,
+    "gc_matched": True,
+    "reverse_complement": "both",
+    "max_shift": 20,
 }
 
 
@@ -69,6 +75,8 @@ def example_keywords(keyword: str) -> dict[str, Any]:
         return {keyword: 3 if valued else True}
     if keyword in SAMPLING_PARAMETERS:
         return {**example_keywords(SAMPLING_PARAMETERS[keyword]), keyword: 2}
+    if keyword == "gc_matched":  # draws negatives: needs their ratio
+        return {"gc_matched": True, "negatives_per_positive": 1.0}
     return {keyword: FIELD_EXAMPLES[keyword]}
 
 

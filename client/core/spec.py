@@ -20,6 +20,7 @@ from typing import Any
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 
+from peaksql.core import training
 from peaksql.core.errors import InvalidArgument
 from peaksql.core.label_modes import MISSING, check_missing, describe_label_modes, get_label_mode
 from peaksql.v1 import peaksql_pb2 as pb
@@ -83,9 +84,16 @@ class DatasetSpec:
     max_n_fraction: float | None = None
     seed: int = 0
     missing: str = field(default="zero", metadata=_in_proto("label.missing"))
+    exclude: tuple[str, ...] = ()
+    exclude_fraction: float = 0.0
+    negatives_per_positive: float | None = None
+    gc_matched: bool = False
+    reverse_complement: str = ""
+    max_shift: int = 0
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         given = _bind(args, kwargs)
+        training.normalise(given)
         chosen = {name: kwargs.pop(name) for name in SAMPLINGS if name in kwargs}
         params = {name: kwargs.pop(name) for name in SAMPLING_PARAMETERS if name in kwargs}
         if kwargs:
@@ -111,6 +119,7 @@ class DatasetSpec:
         if mode.check is not None:
             mode.check(self)
         check_missing(self.missing)
+        training.check(self)
 
     def __getattr__(self, name: str) -> Any:
         """A sampling keyword or parameter read back (only names that are no field get here)."""

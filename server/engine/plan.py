@@ -24,6 +24,12 @@ from peaksql.server.catalog.genome_store import GenomeStore
 from peaksql.server.catalog.parts import presence
 from peaksql.server.catalog.schema import assemblies, chromosomes, conditions, intervals
 from peaksql.server.engine.constraints import Where, parse_where
+from peaksql.server.engine.exclusion import (
+    Exclusion,
+    drop_excluded,
+    excluded_condition_ids,
+    load_exclusion,
+)
 from peaksql.server.engine.labels import Coverage
 from peaksql.server.engine.n_filter import drop_n_windows
 from peaksql.server.engine.plan_conditions import (
@@ -58,7 +64,10 @@ class Plan:
     column_presence: np.ndarray = field(default_factory=lambda: np.ones((1, 0), bool))
     #: (R,) int64: each region's assembly, as a row of ``column_presence``
     region_part: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    exclusion: Exclusion | None = None
     _positives: Any = field(default=None, repr=False)
+    #: per-plan state of ``negatives``/``epochs`` (window classes, GC, epoch lists), lazily
+    _training: dict = field(default_factory=dict, repr=False)
 
     @property
     def num_windows(self) -> int:
@@ -155,9 +164,15 @@ def compile_plan(
                 if spec.where.strip()
                 else "the catalog holds no assembly: add one with 'peaksql add-assembly'"
             )
+        region_ids = [r.id for r in regions]
         wanted = wanted_condition_ids(connection, spec.conditions) if spec.conditions else None
         chosen = combine(wanted, selected_condition_ids(connection, where))
-        rows = _select_intervals(connection, where, [r.id for r in regions], chosen)
+        rows = _select_intervals(connection, where, region_ids, chosen)
+        check_condition_names(connection, spec.exclude, "exclude")
+        excluded = excluded_condition_ids(connection, spec.exclude)
+        if excluded:  # excluded conditions are no label columns (exclusion.py)
+            rows = rows[~np.isin(rows[:, 1], excluded)]
+        exclusion = _exclusion(connection, spec, regions, excluded)
         if wanted is None:
             label_columns = _label_columns_of(connection, np.unique(rows[:, 1]))
         else:
@@ -165,12 +180,24 @@ def compile_plan(
         column_ids = wanted or _condition_ids(connection, tuple(label_columns))
         assembly_ids = list(dict.fromkeys(r.assembly_id for r in regions))
         present = presence(connection, column_ids, assembly_ids)
-    plan = _assemble(spec, where, store, regions, label_columns, column_ids, rows)
+    plan = _assemble(spec, where, store, regions, label_columns, column_ids, rows, exclusion)
     plan.column_presence = present
     plan.region_part = np.array([assembly_ids.index(r.assembly_id) for r in regions], np.int64)
     check_windows(plan, rows.shape[0])
     plan.compile_seconds = time.perf_counter() - began
     return plan
+
+
+def _exclusion(
+    connection: sa.Connection, spec: DatasetSpec, regions: list[sa.Row], excluded: list[int]
+) -> Exclusion | None:
+    """The excluded conditions' intervals on the plan's regions (``exclusion.py``)."""
+    lengths = np.array([r.length for r in regions], dtype=np.int64)
+    bases = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+    region_ids = [r.id for r in regions]
+    return load_exclusion(
+        connection, excluded, region_ids, bases, spec.seq_length, spec.exclude_fraction
+    )
 
 
 def _select_regions(connection: sa.Connection, where: Where) -> list[sa.Row]:
@@ -268,6 +295,7 @@ def _assemble(
     label_columns: list[str],
     column_ids: list[int],
     rows: np.ndarray,
+    exclusion: Exclusion | None = None,
 ) -> Plan:
     lengths = np.array([r.length for r in regions], dtype=np.int64)
     bases = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
@@ -288,8 +316,9 @@ def _assemble(
     genomes = [store.open(f) for f in store_files]
     region_assembly = np.array([store_files.index(r.store_file) for r in regions], np.int64)
     store_offsets = np.array([r.offset for r in regions], dtype=np.int64)
-    source = Source(lengths, region, starts, ends, centres)
+    source = Source(lengths, region, starts, ends, centres, exclusion)
     windows: WindowSet = build_windows(spec, source, np.random.default_rng(spec.seed))
+    windows = drop_excluded(windows, exclusion)
     if spec.max_n_fraction is not None:
         region_genomes = [genomes[a] for a in region_assembly]
         windows = drop_n_windows(
@@ -308,6 +337,7 @@ def _assemble(
         windows=windows,
         label_columns=label_columns,
         coverage=coverage,
+        exclusion=exclusion,
     )
 
 

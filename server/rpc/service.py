@@ -24,6 +24,7 @@ from peaksql.core.wire import pack_labels
 from peaksql.server.catalog.queries import list_assemblies, list_conditions
 from peaksql.server.engine.batches import BatchData, build_batch, iter_batches
 from peaksql.server.engine.dataset_engine import DatasetEngine
+from peaksql.server.engine.epochs import EpochSummary, epoch_summary
 from peaksql.server.engine.order import Cursor
 from peaksql.server.engine.plan import Plan
 from peaksql.server.rpc.streams import FairScheduler, in_thread, send
@@ -44,10 +45,18 @@ def batch_message(batch: BatchData, seq_length: int, include_coordinates: bool) 
         message.coordinates.window_index = batch.window_indices.astype("<i8").tobytes()
         message.coordinates.region_index = batch.regions.astype("<i8").tobytes()
         message.coordinates.start = batch.starts.astype("<i8").tobytes()
+        if batch.strands is not None:
+            message.coordinates.strand = batch.strands.astype(np.uint8).tobytes()
     if batch.cursor is not None:
         c = batch.cursor
         message.cursor.CopyFrom(
-            pb.Cursor(epoch=c.epoch, rank=c.rank, world_size=c.world_size, delivered=c.delivered)
+            pb.Cursor(
+                epoch=c.epoch,
+                rank=c.rank,
+                world_size=c.world_size,
+                delivered=c.delivered,
+                offset=c.offset,
+            )
         )
     return message
 
@@ -145,7 +154,8 @@ class PeakSQLServicer:
         pending = positives is None and not request.skip_positives
         if positives is None:
             positives = np.zeros(len(plan.label_columns), dtype=np.int64)
-        return describe_response(plan, positives, pending)
+        epoch = await self._run(epoch_summary, plan, not request.skip_positives)
+        return describe_response(plan, positives, epoch, pending)
 
     async def GetWindows(self, request: Any, context: Any) -> pb.Batch:
         plan = await self._run(self.engine.plan, _spec(check(request).spec))
@@ -199,7 +209,7 @@ class PeakSQLServicer:
     @staticmethod
     def _messages(plan: Plan, request: pb.StreamRequest) -> Iterator[pb.Batch]:
         c = request.cursor
-        cursor = Cursor(c.epoch, c.rank, c.world_size or 1, c.delivered)
+        cursor = Cursor(c.epoch, c.rank, c.world_size or 1, c.delivered, c.offset)
         batches = iter_batches(
             plan,
             cursor,
@@ -216,7 +226,7 @@ class PeakSQLServicer:
 
 
 def describe_response(
-    plan: Plan, positives: np.ndarray, pending: bool = False
+    plan: Plan, positives: np.ndarray, epoch: EpochSummary, pending: bool = False
 ) -> pb.DescribeResponse:
     """What a plan holds, as the Describe response (``pending``: positives still counting)."""
     counts = plan.windows.per_region_counts(len(plan.region_names))
@@ -239,4 +249,8 @@ def describe_response(
         label_shape=plan.label_shape,
         plan_key=plan.key,
         positives_pending=pending,
+        epoch_windows=epoch.num_items,
+        epoch_positives=epoch.positives,
+        epoch_negatives=epoch.negatives,
+        gc_max_difference=epoch.gc_difference,
     )

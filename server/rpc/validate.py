@@ -104,6 +104,7 @@ def check_cursor(cursor: pb.Cursor) -> None:
     _integer("cursor.world_size", cursor.world_size, 0, MAX_WORLD_SIZE)
     _integer("cursor.rank", cursor.rank, 0, max(cursor.world_size, 1) - 1)
     _integer("cursor.delivered", cursor.delivered, 0, MAX_COUNT)
+    _integer("cursor.offset", cursor.offset, 0, MAX_COUNT)
 
 
 def check(request: Any) -> Any:
