@@ -59,6 +59,7 @@ def build_epoch_batch(plan: Plan, view: EpochView, items: np.ndarray) -> BatchDa
     labels = label_windows(plan, regions, starts)
     if strands is not None:
         augment.apply_strands(sequences, labels, strands, plan.spec.seq_length)
+    labels = plan.mark_missing(labels, regions)
     return BatchData(sequences, labels, indices, regions, starts, strands=strands)
 
 
