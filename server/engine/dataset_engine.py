@@ -40,8 +40,10 @@ LISTED_WINDOW_BYTES = 16
 
 
 def estimate_plan_bytes(spec: DatasetSpec) -> int:
-    """A lower bound of a plan's bytes known before any SQL: its listed random windows."""
-    return LISTED_WINDOW_BYTES * (spec.random or 0)
+    """A lower bound of a plan's bytes known before any SQL: its listed random windows
+    (random windows are drawn on demand unless N-filtering or exclusion lists them)."""
+    listed = spec.max_n_fraction is not None or bool(spec.exclude)
+    return LISTED_WINDOW_BYTES * (spec.random or 0) if listed else 0
 
 
 def parse_constraint(

@@ -1,8 +1,10 @@
 """Window sets: index -> (region, start), whatever sampling made them (see ARCHITECTURE.md).
 
 Stride windows are virtual (arithmetic and a binary search over cumulative counts), so a
-genome tiled at stride 1 costs nothing to hold. Random, around-interval and N-filtered
-windows are listed: two arrays of the size of the dataset. The samplings themselves live in
+genome tiled at stride 1 costs nothing to hold; so are random windows (``DrawnWindows``:
+draw k is a hash of the seed and k), so ``random=200_000_000`` costs kilobytes, not GB.
+Around-interval, N-filtered and excluded windows are listed: two arrays of the size of the
+dataset. The samplings themselves live in
 ``peaksql.server.engine.samplings``, one module each.
 """
 
@@ -63,6 +65,57 @@ class StrideWindows(WindowSet):
 
     def per_region_counts(self, num_regions: int) -> np.ndarray:
         return self.counts
+
+
+#: splitmix64's constants: a Weyl step and two multipliers of its finaliser.
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_MIX1 = np.uint64(0xBF58476D1CE4E5B9)
+_MIX2 = np.uint64(0x94D049BB133111EB)
+
+
+def splitmix64(key: int, counters: np.ndarray) -> np.ndarray:
+    """splitmix64 of ``key + (k + 1) * golden`` for each counter k: uint64, vectorised.
+
+    numpy's uint64 arithmetic wraps modulo 2**64, as the generator needs.
+    """
+    z = np.uint64(key) + (counters.astype(np.uint64) + np.uint64(1)) * _GOLDEN
+    z = (z ^ (z >> np.uint64(30))) * _MIX1
+    z = (z ^ (z >> np.uint64(27))) * _MIX2
+    return z ^ (z >> np.uint64(31))
+
+
+class DrawnWindows(WindowSet):
+    """``num_windows`` starts uniform over every valid position, computed when asked for.
+
+    Window k is valid position ``splitmix64(key, k) mod total`` of the genome, counted region
+    by region: nothing of the size of the dataset is stored. (The modulo's bias is below
+    total / 2**64, under 1e-6 for any genome.)
+    """
+
+    def __init__(self, lengths: np.ndarray, seq_length: int, num_windows: int, key: int) -> None:
+        valid = np.maximum(np.asarray(lengths, dtype=np.int64) - seq_length + 1, 0)
+        self.total = int(valid.sum())
+        if self.total == 0:
+            raise InvalidArgument(
+                f"no region is at least seq_length={seq_length} bases long: nothing to sample"
+            )
+        self.first = np.concatenate([[0], np.cumsum(valid)]).astype(np.int64)
+        self.key = int(key)
+        self.num_windows = int(num_windows)
+
+    def locate(self, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        indices = self._check(indices)
+        draws = (splitmix64(self.key, indices) % np.uint64(self.total)).astype(np.int64)
+        region = np.searchsorted(self.first, draws, side="right") - 1
+        return region, draws - self.first[region]
+
+    def per_region_counts(self, num_regions: int, chunk: int = 1 << 22) -> np.ndarray:
+        counts = np.zeros(num_regions, dtype=np.int64)
+        for begin in range(0, self.num_windows, chunk):
+            end = min(begin + chunk, self.num_windows)
+            regions, _ = self.locate(np.arange(begin, end, dtype=np.int64))
+            counts += np.bincount(regions, minlength=num_regions)
+        return counts
 
 
 class ListedWindows(WindowSet):
