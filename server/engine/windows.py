@@ -10,6 +10,7 @@ dataset. The samplings themselves live in
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 
 from peaksql.core.errors import InvalidArgument
@@ -73,23 +74,12 @@ _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
 _MIX2 = np.uint64(0x94D049BB133111EB)
 
 
-def splitmix64(key: int, counters: np.ndarray) -> np.ndarray:
-    """splitmix64 of ``key + (k + 1) * golden`` for each counter k: uint64, vectorised.
-
-    numpy's uint64 arithmetic wraps modulo 2**64, as the generator needs.
-    """
-    z = np.uint64(key) + (counters.astype(np.uint64) + np.uint64(1)) * _GOLDEN
-    z = (z ^ (z >> np.uint64(30))) * _MIX1
-    z = (z ^ (z >> np.uint64(27))) * _MIX2
-    return z ^ (z >> np.uint64(31))
-
-
 class DrawnWindows(WindowSet):
     """``num_windows`` starts uniform over every valid position, computed when asked for.
 
-    Window k is valid position ``splitmix64(key, k) mod total`` of the genome, counted region
-    by region: nothing of the size of the dataset is stored. (The modulo's bias is below
-    total / 2**64, under 1e-6 for any genome.)
+    Window k is valid position ``splitmix64(key + (k + 1) * golden) mod total`` of the
+    genome, counted region by region (numba): nothing of the size of the dataset is stored.
+    (The modulo's bias is below total / 2**64, under 1e-6 for any genome.)
     """
 
     def __init__(self, lengths: np.ndarray, seq_length: int, num_windows: int, key: int) -> None:
@@ -105,17 +95,56 @@ class DrawnWindows(WindowSet):
 
     def locate(self, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         indices = self._check(indices)
-        draws = (splitmix64(self.key, indices) % np.uint64(self.total)).astype(np.int64)
-        region = np.searchsorted(self.first, draws, side="right") - 1
-        return region, draws - self.first[region]
+        regions = np.empty(indices.shape[0], dtype=np.int64)
+        starts = np.empty(indices.shape[0], dtype=np.int64)
+        _draw(np.uint64(self.key), indices, self.first, regions, starts)
+        return regions, starts
 
-    def per_region_counts(self, num_regions: int, chunk: int = 1 << 22) -> np.ndarray:
+    def per_region_counts(self, num_regions: int) -> np.ndarray:
         counts = np.zeros(num_regions, dtype=np.int64)
-        for begin in range(0, self.num_windows, chunk):
-            end = min(begin + chunk, self.num_windows)
-            regions, _ = self.locate(np.arange(begin, end, dtype=np.int64))
-            counts += np.bincount(regions, minlength=num_regions)
+        _count_draws(np.uint64(self.key), self.num_windows, self.first, counts)
         return counts
+
+
+@numba.njit(nogil=True, cache=True)
+def _mix(key: np.uint64, k: np.int64) -> np.uint64:
+    """``splitmix64(key, [k])`` for one counter, in numba."""
+    z = key + np.uint64(k + 1) * _GOLDEN
+    z = (z ^ (z >> np.uint64(30))) * _MIX1
+    z = (z ^ (z >> np.uint64(27))) * _MIX2
+    return z ^ (z >> np.uint64(31))
+
+
+@numba.njit(nogil=True, cache=True)
+def _position(first: np.ndarray, draw: np.int64) -> np.int64:
+    """The region of valid position ``draw``: ``searchsorted(first, draw, 'right') - 1``."""
+    lo, hi = 0, first.shape[0]
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if first[mid] <= draw:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo - 1
+
+
+@numba.njit(nogil=True, cache=True)
+def _draw(
+    key: np.uint64, indices: np.ndarray, first: np.ndarray, regions: np.ndarray, starts: np.ndarray
+) -> None:
+    total = np.uint64(first[-1])
+    for i in range(indices.shape[0]):
+        draw = np.int64(_mix(key, indices[i]) % total)
+        region = _position(first, draw)
+        regions[i] = region
+        starts[i] = draw - first[region]
+
+
+@numba.njit(nogil=True, cache=True)
+def _count_draws(key: np.uint64, num_windows: int, first: np.ndarray, counts: np.ndarray) -> None:
+    total = np.uint64(first[-1])
+    for k in range(num_windows):
+        counts[_position(first, np.int64(_mix(key, np.int64(k)) % total))] += 1
 
 
 class ListedWindows(WindowSet):
