@@ -58,6 +58,8 @@ def parse_tokens(tokens: list[Token], text: str) -> exp.Expression:
         ) from None
     if tree is None:
         raise reject("the constraint is empty")
+    # sqlglot >= 30 types parse results as its base ``Expr``; every node class is an Expression
+    assert isinstance(tree, exp.Expression)
     return tree
 
 
@@ -122,7 +124,9 @@ def check_term(node: exp.Expression, max_in_list: int) -> exp.Expression:
         kind = type(node)
         parts = [check_term(part, max_in_list) for part in operands(node, kind)]
         combine = exp.and_ if kind is exp.And else exp.or_
-        return combine(*parts, copy=False)
+        combined = combine(*parts, copy=False)
+        assert isinstance(combined, exp.Expression)  # an And / Or, typed as a Condition
+        return combined
     if isinstance(node, exp.Not):
         _only(node, "this")
         return exp.not_(check_term(node.this, max_in_list), copy=False)
