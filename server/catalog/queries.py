@@ -7,7 +7,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from peaksql.server.catalog.schema import assemblies, chromosomes, conditions, intervals
+from peaksql.server.catalog.schema import assemblies, chromosomes, conditions, parts
 
 
 @dataclass(frozen=True)
@@ -83,8 +83,8 @@ class ConditionInfo:
 def list_conditions(engine: sa.Engine) -> list[ConditionInfo]:
     """Every condition with its assembly and interval count, sorted by name."""
     counts = (
-        sa.select(intervals.c.condition_id, sa.func.count().label("num_intervals"))
-        .group_by(intervals.c.condition_id)
+        sa.select(parts.c.condition_id, sa.func.sum(parts.c.num_intervals).label("num_intervals"))
+        .group_by(parts.c.condition_id)
         .subquery()
     )
     query = (

@@ -1,7 +1,11 @@
 """The catalog tables, declared once on one MetaData (SQLAlchemy Core).
 
-assemblies 1-n chromosomes 1-n intervals n-1 conditions. Row ids of chromosomes
-follow ingest order, which fixes the order of windows. ``catalog_state`` is one row: the
+assemblies 1-n chromosomes; conditions 1-n parts n-1 assemblies. A part is one condition's
+intervals on one assembly, kept as columnar files in the interval store
+(``interval_store``): its committed row is the only way a reader finds them. ``intervals``
+is the pre-store table of interval rows, kept empty: ``store_migration`` converts the rows
+of an older catalog into parts. Row ids of chromosomes follow ingest order, which fixes the
+order of windows. ``catalog_state`` is one row: the
 generation every add and remove bumps (see ``generation``).
 Changes to these tables go through a new Alembic revision in ``migrations/versions``.
 """
@@ -100,6 +104,29 @@ intervals = Table(
     *(_stored_column(c) for c in COLUMNS if c.stored),
     Index("ix_intervals_chromosome_start", "chromosome_id", "start"),
     Index("ix_intervals_condition_chromosome_start", "condition_id", "chromosome_id", "start"),
+)
+
+parts = Table(
+    "parts",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column(
+        "condition_id",
+        Integer,
+        ForeignKey("conditions.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column(
+        "assembly_id",
+        Integer,
+        ForeignKey("assemblies.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("path", String(255), nullable=False, unique=True),
+    Column("num_intervals", BigInteger, nullable=False),
+    Column("source_file", String(1024)),
+    Column("created_at", DateTime(timezone=True), server_default=func.now()),
+    Index("ix_parts_condition_assembly", "condition_id", "assembly_id"),
 )
 
 #: Interval columns a file may fill, in insert order.
