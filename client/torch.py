@@ -1,17 +1,25 @@
 """PyTorch adapter: an IterableDataset that splits a PeakSQL stream by DDP rank and worker.
 
-    loader = DataLoader(peaksql.torch.TorchDataset("server:50051", seq_length=1000, ...),
-                        batch_size=None, num_workers=2)
+    data = peaksql.torch.TorchDataset("server:50051", seq_length=1000, ..., device="cuda")
+    for x, y in peaksql.torch.DeviceLoader(data, num_workers=2): ...   # x, y on the GPU
 
 Worker ``w`` of ``K`` on DDP rank ``r`` of ``W`` streams rank ``r*K + w`` of ``W*K``: the
 workers and ranks share out each epoch with no window twice. Each worker opens its own
 gRPC channel (channels do not survive fork). With ``device="cuda"`` batches travel packed
 to the device and are decoded there (8x less host-to-device traffic than uint8 one-hot).
+
+CUDA cannot start in a forked DataLoader worker, so the workers of a ``DeviceLoader`` only
+stream packed batches (into pinned memory); the training process copies them to the device
+without blocking and decodes there. Worker processes also keep gRPC and unpacking off the
+training process's GIL. A plain ``DataLoader`` works for CPU tensors (``device=None``), or
+for ``device="cuda"`` with ``num_workers=0``; give ``TorchDataset(num_workers=K)`` the
+loader's worker count so that ``len()`` counts each worker's last partial batch.
 The only module of the client that imports torch.
 """
 
 from __future__ import annotations
 
+import copy
 import inspect
 import os
 from collections.abc import Iterator, Sequence
@@ -19,9 +27,10 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import IterableDataset, get_worker_info
+from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from peaksql.client import Client
+from peaksql.core.shards import num_positions
 from peaksql.core.wire import POLICY_REGISTRY, byte_table, get_policy
 from peaksql.dataset import Dataset
 
@@ -85,6 +94,7 @@ class TorchDataset(IterableDataset):
         rank: int | None = None,
         world_size: int | None = None,
         dtype: torch.dtype = torch.float32,
+        num_workers: int = 0,
         **dataset_args: Any,
     ) -> None:
         super().__init__()
@@ -97,21 +107,23 @@ class TorchDataset(IterableDataset):
         self.device = torch.device(device) if device is not None else None
         self.dtype = dtype
         self.rank, self.world_size = rank, world_size
+        self.num_workers = num_workers
         self.epoch = int(dataset_args.pop("epoch", 0))
         self._client: Client | None = None
         self._client_pid: int | None = None
+        #: Yield packed bases on the host (set for a DeviceLoader's workers).
+        self._host_packed = False
 
     def _dataset(self, rank: int, world_size: int) -> Dataset:
         if self._client is None or self._client_pid != os.getpid():
             self._client = Client(self.address, **self.client_args)
             self._client_pid = os.getpid()
-        on_device = self.device is not None and self.device.type != "cpu"
         return Dataset(
             self._client,
             rank=rank,
             world_size=world_size,
             epoch=self.epoch,
-            packed=on_device,
+            packed=self._on_device() or self._host_packed,
             dtype=_TORCH_DTYPES.get(self.dtype, np.float32),
             **self.dataset_args,
         )
@@ -135,18 +147,106 @@ class TorchDataset(IterableDataset):
         self.epoch = int(epoch)
 
     def __len__(self) -> int:
-        rank, world = self._shard()
-        return len(self._dataset(rank, world))
+        """Batches per epoch over every worker of this rank (``num_workers`` of the loader)."""
+        ddp_rank, ddp_world = _distributed()
+        rank = ddp_rank if self.rank is None else self.rank
+        world = ddp_world if self.world_size is None else self.world_size
+        workers = max(1, self.num_workers)
+        first = self._dataset(rank * workers, world * workers)
+        num_windows = first.num_windows
+        return sum(
+            -(
+                -num_positions(num_windows, rank * workers + w, world * workers, first.equal_shares)
+                // first.batch_size
+            )
+            for w in range(workers)
+        )
+
+    def _check_worker(self) -> None:
+        info = get_worker_info()
+        if info is None:
+            return
+        if self.num_workers and info.num_workers != self.num_workers:
+            raise ValueError(
+                f"TorchDataset(num_workers={self.num_workers}) runs in a DataLoader with "
+                f"num_workers={info.num_workers}: give both the same number"
+            )
+        if self._on_device() and not self._host_packed:
+            raise RuntimeError(
+                f"TorchDataset(device={str(self.device)!r}) cannot decode in a DataLoader "
+                "worker process (CUDA does not start in a forked process): use "
+                "peaksql.torch.DeviceLoader(dataset, num_workers=...) instead of DataLoader"
+            )
+
+    def _on_device(self) -> bool:
+        return self.device is not None and self.device.type != "cpu"
+
+    def decode(self, x: torch.Tensor, seq_length: int) -> torch.Tensor:
+        """Packed bases (B, ceil(L/2)) uint8 -> one-hot (B, L, 4) on this dataset's device."""
+        x = x.to(self.device or "cpu", non_blocking=True)
+        policy = self.dataset_args.get("policy", "zeros")
+        return unpack_on_device(x, seq_length, policy=policy, dtype=self.dtype)
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, ...]]:
+        self._check_worker()
         dataset = self._dataset(*self._shard())
         seq_length = dataset.spec.seq_length
         for arrays in dataset:
             x, y, *rest = (torch.from_numpy(np.asarray(a)) for a in arrays)
-            if dataset.packed:
-                x = x.to(self.device, non_blocking=True)
-                x = unpack_on_device(x, seq_length, policy=dataset.policy, dtype=self.dtype)
+            if self._host_packed:
+                pass  # a DeviceLoader moves and decodes in the training process
+            elif dataset.packed:
+                x = self.decode(x, seq_length)
                 y = y.to(self.device, non_blocking=True)
             elif x.dtype != self.dtype:  # a dtype numpy lacks (bfloat16): decoded as float32
                 x = x.to(self.dtype)
+            yield (x, y, *rest)
+
+
+class DeviceLoader:
+    """A DataLoader whose workers stream packed batches and whose training process decodes.
+
+    Workers (processes, so gRPC never holds the training loop's GIL) put packed bases and
+    labels into (pinned, for CUDA) memory: 8x fewer bytes through the worker queues than
+    uint8 one-hot; each batch is copied to ``dataset.device`` (or kept on the host) without
+    blocking and decoded there by one table gather. ``len()`` is exact for any
+    ``num_workers``. A policy that draws per base (``random``) is decoded in the workers.
+    """
+
+    def __init__(
+        self,
+        dataset: TorchDataset,
+        *,
+        num_workers: int = 2,
+        prefetch_factor: int = 4,
+        pin_memory: bool | None = None,
+    ) -> None:
+        self.dataset = dataset
+        self._workers = copy.copy(dataset)
+        self._workers.num_workers = num_workers
+        policy = get_policy(dataset.dataset_args.get("policy", "zeros"))
+        self._workers._host_packed = policy.resolve is None
+        device = dataset.device or torch.device("cpu")
+        self._loader = DataLoader(
+            self._workers,
+            batch_size=None,
+            num_workers=num_workers,
+            pin_memory=device.type == "cuda" if pin_memory is None else pin_memory,
+            prefetch_factor=prefetch_factor if num_workers else None,
+        )
+
+    def set_epoch(self, epoch: int) -> None:
+        """Use ``epoch`` at the next iteration."""
+        self.dataset.set_epoch(epoch)
+        self._workers.set_epoch(epoch)
+
+    def __len__(self) -> int:
+        return len(self._workers)
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, ...]]:
+        seq_length = int(self.dataset.dataset_args["seq_length"])
+        for x, y, *rest in self._loader:
+            if self._workers._host_packed:
+                x = self.dataset.decode(x, seq_length)
+                y = y.to(self.dataset.device or "cpu", non_blocking=True)
             yield (x, y, *rest)

@@ -13,49 +13,15 @@ demonstration of the API, not of evaluation.
 from __future__ import annotations
 
 import argparse
-import re
-import subprocess
-import sys
-import tempfile
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import keras
+from example_server import example_server
 
 from peaksql.keras import KerasDataset
 
 CONDITIONS = ["ctcf_peaks", "cpg_islands", "genes"]
 SEQ_LENGTH = 500
-
-
-@contextmanager
-def example_server(address: str | None) -> Iterator[str]:
-    """``address``, or the bundled example served from a temporary folder while in use."""
-    if address:
-        yield address
-        return
-    cli = [sys.executable, "-m", "peaksql.server.cli"]
-    with tempfile.TemporaryDirectory() as folder:
-        where = ["--db", f"sqlite:///{folder}/catalog.db", "--data-dir", f"{folder}/data"]
-        subprocess.run([*cli, "example", "-q", *where], check=True, stdout=subprocess.DEVNULL)
-        serve = [*cli, "serve", "--port", "0", "--grace", "0", "--log-format", "text", *where]
-        server = subprocess.Popen(
-            serve, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
-        )
-        try:
-            assert server.stdout is not None
-            for line in server.stdout:
-                match = re.search(r"serving on (\S+)", line)
-                if match:
-                    threading.Thread(target=server.stdout.read, daemon=True).start()
-                    yield match.group(1)
-                    return
-            raise RuntimeError("peaksql serve exited before serving")
-        finally:
-            server.terminate()
-            server.wait()
 
 
 def model(num_labels: int) -> keras.Model:

@@ -1,7 +1,10 @@
 """Train a small Basset-style CNN on data streamed from a PeakSQL server.
 
-    peaksql example && peaksql serve &          # the bundled 2 Mb of human chr20
-    python examples/train_pytorch.py --address 127.0.0.1:50051
+    python examples/train_pytorch.py                            # serves the bundled example
+    python examples/train_pytorch.py --address 127.0.0.1:50051  # or a running server
+
+Batches come through ``peaksql.torch.DeviceLoader``: two worker processes stream packed
+bases, and on a GPU the training process copies them there and decodes them there.
 
 With a whole genome, hold out chromosomes with one constraint each:
 train where="chromosome NOT IN ('chr8', 'chr9')", validate where="chromosome = 'chr8'".
@@ -14,10 +17,10 @@ from __future__ import annotations
 import argparse
 
 import torch
+from example_server import example_server
 from torch import nn
-from torch.utils.data import DataLoader
 
-from peaksql.torch import TorchDataset
+from peaksql.torch import DeviceLoader, TorchDataset
 
 CONDITIONS = ["ctcf_peaks", "cpg_islands", "genes"]
 
@@ -37,34 +40,42 @@ def model(num_labels: int) -> nn.Module:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--address", default="127.0.0.1:50051")
+    parser.add_argument("--address", help="a running server (default: serve the example here)")
     parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=2, help="DataLoader worker processes")
+    parser.add_argument("--max-steps", type=int, help="batches per epoch (default: all)")
     args = parser.parse_args()
-    device = "cuda" if torch.cuda.is_available() else "cpu"
+    with example_server(args.address) as address:
+        train_and_validate(address, args.epochs, args.workers, args.max_steps)
 
+
+def train_and_validate(address: str, epochs: int, workers: int, max_steps: int | None) -> None:
+    device = "cuda" if torch.cuda.is_available() else "cpu"
     common = dict(seq_length=500, conditions=CONDITIONS, label="any", batch_size=128)
-    train = TorchDataset(args.address, stride=100, shuffle=True, seed=0, device=device, **common)
-    valid = TorchDataset(args.address, random=2_000, seed=1, device=device, **common)
+    train = TorchDataset(address, stride=100, shuffle=True, seed=0, device=device, **common)
+    valid = TorchDataset(address, random=2_000, seed=1, device=device, **common)
     net = model(len(CONDITIONS)).to(device)
     optimiser = torch.optim.Adam(net.parameters(), lr=1e-3)
     loss_fn = nn.BCEWithLogitsLoss()
+    loader = DeviceLoader(train, num_workers=workers)
 
-    for epoch in range(args.epochs):
-        train.set_epoch(epoch)
+    for epoch in range(epochs):
+        loader.set_epoch(epoch)
         net.train()
-        for step, (x, y) in enumerate(DataLoader(train, batch_size=None, num_workers=2)):
-            x, y = x.to(device).transpose(1, 2), y.to(device)  # (B, 4, L) for Conv1d
-            loss = loss_fn(net(x), y)
+        for step, (x, y) in enumerate(loader):
+            loss = loss_fn(net(x.transpose(1, 2)), y)  # (B, 4, L) for Conv1d
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
             if step % 50 == 0:
-                print(f"epoch {epoch} step {step}: loss {loss.item():.4f}")
+                print(f"epoch {epoch} step {step}/{len(loader)}: loss {loss.item():.4f}")
+            if max_steps is not None and step + 1 >= max_steps:
+                break
         net.eval()
         with torch.no_grad():
             losses = [
-                loss_fn(net(x.to(device).transpose(1, 2)), y.to(device)).item()
-                for x, y in DataLoader(valid, batch_size=None)
+                loss_fn(net(x.transpose(1, 2)), y).item()
+                for x, y in DeviceLoader(valid, num_workers=workers)
             ]
         print(f"epoch {epoch}: validation loss {sum(losses) / len(losses):.4f}")
 

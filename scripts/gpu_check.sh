@@ -13,18 +13,10 @@ export PYTHONPATH="$site" PEAKSQL_DATA_DIR=/tmp/peaksql-data PYTHONUNBUFFERED=1
 "$site/bin/peaksql" serve --port 50051 --workers 16 > /tmp/peaksql-server.log 2>&1 &
 server=$!
 trap 'kill $server 2>/dev/null || true; tail -5 /tmp/peaksql-server.log' EXIT
-python3 - <<'PY'
-import time, grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
-stub = health_pb2_grpc.HealthStub(grpc.insecure_channel("127.0.0.1:50051"))
-for _ in range(600):
-    try:
-        if stub.Check(health_pb2.HealthCheckRequest(), timeout=1).status == 1:
-            break
-    except grpc.RpcError:
-        time.sleep(0.1)
-else:
-    raise SystemExit("server did not start")
-PY
+for _ in $(seq 150); do  # until the health service says SERVING (30 s at most)
+    "$site/bin/peaksql" healthcheck --address 127.0.0.1:50051 --timeout 1 >/dev/null 2>&1 && break
+    sleep 0.2
+done
+"$site/bin/peaksql" healthcheck --address 127.0.0.1:50051 || { echo "server did not start: see /tmp/peaksql-server.log"; exit 1; }
 python3 tests/benchmarks/gpu_check.py --address 127.0.0.1:50051 "$@" 2>&1 | tee "${OUT:-/tmp}/gpu_check.log"
-( time python3 examples/train_pytorch.py --address 127.0.0.1:50051 --epochs 1 ) 2>&1 | tail -8 | tee -a "${OUT:-/tmp}/gpu_check.log"
+( time python3 examples/train_pytorch.py --address 127.0.0.1:50051 --epochs 1 --workers 4 ) 2>&1 | tail -8 | tee -a "${OUT:-/tmp}/gpu_check.log"

@@ -12,17 +12,9 @@ peaksql example --quiet
 peaksql serve --port 50051 > peaksql-data/server.log 2>&1 &
 server=$!
 trap 'kill $server 2>/dev/null; wait $server 2>/dev/null || true' EXIT
-python - <<'PY'
-import time, grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
-stub = health_pb2_grpc.HealthStub(grpc.insecure_channel("127.0.0.1:50051"))
-for _ in range(300):
-    try:
-        if stub.Check(health_pb2.HealthCheckRequest(), timeout=1).status == 1:
-            break
-    except grpc.RpcError:
-        time.sleep(0.1)
-else:
-    raise SystemExit("server did not start: see peaksql-data/server.log")
-PY
+for _ in $(seq 150); do  # until the health service says SERVING (30 s at most)
+    peaksql healthcheck --address 127.0.0.1:50051 --timeout 1 >/dev/null 2>&1 && break
+    sleep 0.2
+done
+peaksql healthcheck --address 127.0.0.1:50051 || { echo "server did not start: see peaksql-data/server.log"; exit 1; }
 python -m peaksql.demo --address 127.0.0.1:50051 --epochs 3

@@ -7,6 +7,10 @@ must not hold a running gRPC server.
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -17,7 +21,7 @@ from torch.utils.data import DataLoader
 import peaksql
 from peaksql.core.wire import unpack_sequences
 from peaksql.dataset import Dataset
-from peaksql.torch import TorchDataset, unpack_on_device
+from peaksql.torch import DeviceLoader, TorchDataset, unpack_on_device
 from tests.servers import ServerProcess, build_catalog
 
 SEQ_LENGTH = 101
@@ -171,3 +175,52 @@ def test_pickles_without_its_client_for_spawned_workers(address: str) -> None:
     copy = pickle.loads(pickle.dumps(data))
     assert copy._client is None
     assert len(list(copy)) == expected
+
+
+@pytest.mark.parametrize("workers", [0, 2, 3])
+def test_len_counts_each_workers_last_batch(address: str, workers: int) -> None:
+    # 9-window batches over K worker shards: K partial batches, not one
+    data = TorchDataset(address, num_workers=workers, **ARGS)
+    batches = list(DataLoader(data, batch_size=None, num_workers=workers))
+    assert len(data) == len(batches)
+    assert len(DeviceLoader(TorchDataset(address, **ARGS), num_workers=workers)) == len(batches)
+
+
+def test_a_worker_count_other_than_the_datasets_is_refused(address: str) -> None:
+    data = TorchDataset(address, num_workers=3, **ARGS)
+    with pytest.raises(ValueError, match=r"num_workers=3\) runs in a DataLoader with"):
+        list(DataLoader(data, batch_size=None, num_workers=2))
+
+
+def test_a_device_dataset_in_plain_workers_says_to_use_the_device_loader(address: str) -> None:
+    # refused before any CUDA call, so this runs on a machine without a GPU
+    data = TorchDataset(address, device="cuda", **ARGS)
+    with pytest.raises(RuntimeError, match=r"use peaksql\.torch\.DeviceLoader"):
+        list(DataLoader(data, batch_size=None, num_workers=2))
+
+
+@pytest.mark.parametrize("policy", ["zeros", "uniform", "random"])
+def test_device_loader_gives_the_batches_of_the_worker_loader(address: str, policy: str) -> None:
+    # workers send packed bases (host decode for "random"); the training process decodes
+    plain = TorchDataset(address, policy=policy, shuffle=True, seed=5, **ARGS)
+    device = DeviceLoader(
+        TorchDataset(address, policy=policy, shuffle=True, seed=5, **ARGS), num_workers=2
+    )
+    device.set_epoch(1)
+    plain.set_epoch(1)
+    expected = list(DataLoader(plain, batch_size=None, num_workers=2))
+    got = list(device)
+    assert len(got) == len(expected) == len(device)
+    for (x, y, c), (ex, ey, ec) in zip(got, expected, strict=True):
+        assert x.dtype == torch.float32 and x.shape == ex.shape
+        torch.testing.assert_close(x, ex)
+        torch.testing.assert_close(y, ey)
+        torch.testing.assert_close(c, ec)
+
+
+def test_example_script_trains() -> None:
+    script = Path(__file__).resolve().parents[1] / "examples" / "train_pytorch.py"
+    command = [sys.executable, str(script), "--epochs", "1", "--max-steps", "3"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "validation loss" in done.stdout

@@ -7,11 +7,11 @@ Prints, each as a figure and a ratio against a baseline measured in the same run
 1. decode: ``unpack_on_device`` on CUDA equals the host decoder (every policy but
    ``random``), and its throughput in GB/s of float32 one-hot written, against numpy on the
    host;
-2. loader: windows/s that ``TorchDataset(device="cuda")`` delivers to the GPU (0, 2 and 4
-   DataLoader workers);
-3. training: windows/s of the Basset-style step of ``examples/train_pytorch.py`` fed by the
-   loader, against the same step on batches already resident on the GPU (the ceiling):
-   a ratio near 1 means the training loop does not wait for data.
+2. loader: windows/s that ``TorchDataset(device="cuda")`` (in process) and
+   ``DeviceLoader`` (1, 2, 4 worker processes) deliver decoded on the GPU;
+3. training: windows/s of the Basset-style step of ``examples/train_pytorch.py`` fed by
+   each loader, against the same step on a batch already resident on the GPU (the
+   ceiling): a ratio near 1 means the training loop does not wait for data.
 
 Needs torch with CUDA; ``scripts/gpu_check.sh`` sets up a device machine and runs it.
 """
@@ -20,15 +20,15 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader
 
 from peaksql.core.wire import unpack_sequences
-from peaksql.torch import TorchDataset, unpack_on_device
+from peaksql.torch import DeviceLoader, TorchDataset, unpack_on_device
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "train_pytorch.py"
 SPEC = dict(
@@ -78,6 +78,7 @@ def check_decode(seconds: float) -> None:
 
 
 def _model(num_labels: int) -> torch.nn.Module:
+    sys.path.insert(0, str(EXAMPLE.parent))  # the example imports its sibling example_server
     spec = importlib.util.spec_from_file_location("train_pytorch", EXAMPLE)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
@@ -85,20 +86,19 @@ def _model(num_labels: int) -> torch.nn.Module:
     return module.model(num_labels)
 
 
-def _loader(address: str, batch_size: int, workers: int) -> DataLoader:
+def _loader(address: str, batch_size: int, workers: int | None):  # type: ignore[no-untyped-def]
+    """``workers`` None: the TorchDataset itself in this process; else a DeviceLoader."""
     data = TorchDataset(address, device="cuda", batch_size=batch_size, **SPEC)
-    return DataLoader(data, batch_size=None, num_workers=workers, persistent_workers=False)
+    return data if workers is None else DeviceLoader(data, num_workers=workers)
 
 
-def _stream(address: str, batch_size: int, workers: int, seconds: float, step=None) -> float:  # type: ignore[no-untyped-def]
+def _stream(address: str, batch_size: int, workers: int | None, seconds: float, step=None) -> float:  # type: ignore[no-untyped-def]
     """Windows/s through the loader (and ``step`` on each batch) for about ``seconds``."""
-    windows, began = 0, time.perf_counter()
-    epoch = 0
+    windows, began, epoch = 0, time.perf_counter(), 0
+    loader = _loader(address, batch_size, workers)
     while time.perf_counter() - began < seconds:
-        loader = _loader(address, batch_size, workers)
-        loader.dataset.set_epoch(epoch)
+        loader.set_epoch(epoch)
         for x, y in loader:
-            x, y = x.to("cuda", non_blocking=True), y.to("cuda", non_blocking=True)
             if step is not None:
                 step(x, y)
             windows += x.shape[0]
@@ -107,6 +107,14 @@ def _stream(address: str, batch_size: int, workers: int, seconds: float, step=No
         epoch += 1
     torch.cuda.synchronize()
     return windows / (time.perf_counter() - began)
+
+
+LOADERS: dict[str, int | None] = {
+    "TorchDataset in process": None,
+    "DeviceLoader, 1 worker": 1,
+    "DeviceLoader, 2 workers": 2,
+    "DeviceLoader, 4 workers": 4,
+}
 
 
 def check_training(address: str, batch_size: int, seconds: float) -> None:
@@ -120,27 +128,20 @@ def check_training(address: str, batch_size: int, seconds: float) -> None:
         loss.backward()
         optimiser.step()
 
-    x, y = next(iter(_loader(address, batch_size, 0)))
-    x, y = x.cuda(), y.cuda()
+    x, y = next(iter(_loader(address, batch_size, None)))
     calls, elapsed = _timed(lambda: step(x, y), seconds)
     ceiling = calls * batch_size / elapsed
     print(f"training step alone (resident batch of {batch_size}): {ceiling:,.0f} windows/s")
-    for workers in (0, 2, 4):
+    for name, workers in LOADERS.items():
         try:
-            rate = _stream(address, batch_size, workers, seconds)
+            alone = _stream(address, batch_size, workers, seconds)
+            fed = _stream(address, batch_size, workers, seconds, step)
         except Exception as error:  # report and go on: each configuration is one finding
-            print(f"loader to CUDA, {workers} workers: FAILED {type(error).__name__}: {error}")
-            continue
-        print(f"loader to CUDA, {workers} workers: {rate:,.0f} windows/s")
-    for workers in (0, 2, 4):
-        try:
-            rate = _stream(address, batch_size, workers, seconds, step)
-        except Exception as error:
-            print(f"loader + step, {workers} workers: FAILED {type(error).__name__}: {error}")
+            print(f"{name}: FAILED {type(error).__name__}: {error}")
             continue
         print(
-            f"loader + training step, {workers} workers: {rate:,.0f} windows/s "
-            f"({rate / ceiling:.2f} of the resident-batch ceiling)"
+            f"{name}: loader alone {alone:,.0f} windows/s; loader + step {fed:,.0f} windows/s "
+            f"({fed / ceiling:.2f} of the resident-batch ceiling)"
         )
 
 
