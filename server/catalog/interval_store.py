@@ -37,6 +37,7 @@ import json
 import os
 import shutil
 import threading
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -45,6 +46,7 @@ from pathlib import Path
 import numpy as np
 import sqlalchemy as sa
 
+from peaksql.core.errors import InvalidArgument
 from peaksql.server.catalog.columns import BY_NAME, OPTIONAL_FIELDS
 
 STORE_DIR = "intervals"
@@ -210,3 +212,30 @@ def delete_parts(data_dir: Path, names: list[str]) -> None:
     root = store_root(data_dir)
     for name in names:
         shutil.rmtree(root / name, ignore_errors=True)
+
+
+# --- which data dir a catalog's store lives in -----------------------------------------------
+
+_DATA_DIRS: weakref.WeakKeyDictionary[sa.Engine, Path] = weakref.WeakKeyDictionary()
+
+
+def bind_data_dir(engine: sa.Engine, data_dir: Path) -> None:
+    """Record that ``engine``'s catalog keeps its store under ``data_dir`` (set by
+    ``open_database(..., data_dir=...)`` and by ``add_assembly``)."""
+    _DATA_DIRS[engine] = Path(data_dir)
+
+
+def data_dir_of(engine: sa.Engine, data_dir: Path | None = None) -> Path:
+    """The data dir of ``engine``'s store: ``data_dir`` if given, else the bound one, else an
+    SQLite catalog's own folder (where ``peaksql`` puts it by default)."""
+    if data_dir is not None:
+        return Path(data_dir)
+    bound = _DATA_DIRS.get(engine)
+    if bound is not None:
+        return bound
+    if engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:"):
+        return Path(str(engine.url.database)).resolve().parent
+    raise InvalidArgument(
+        "the interval store needs the data dir: open the catalog with "
+        "open_database(db, data_dir=...) or pass data_dir"
+    )

@@ -25,7 +25,7 @@ def _open(args: argparse.Namespace) -> tuple[sa.Engine, Path]:
     from peaksql.server.catalog.database import open_database
 
     data_dir = resolve_data_dir(args.data_dir)
-    return open_database(resolve_db(args.db, data_dir)), data_dir
+    return open_database(resolve_db(args.db, data_dir), data_dir=data_dir), data_dir
 
 
 def _cmd_add_assembly(args: argparse.Namespace) -> None:

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from peaksql.core.errors import ConstraintError, InvalidArgument, ResourceExhausted
 from peaksql.core.spec import DatasetSpec
 from peaksql.server.catalog.genome_store import GenomeStore
+from peaksql.server.catalog.interval_store import IntervalStore
 from peaksql.server.config import Limits
 from peaksql.server.engine.batches import positive_counts
 from peaksql.server.engine.constraints import Where, parse_where
@@ -79,6 +80,7 @@ class DatasetEngine:
     ) -> None:
         self.database = database
         self.store = store
+        self.intervals = IntervalStore(store.data_dir)
         self.limits = limits
         self.on_compile = on_compile
         self.plans = PlanCache(self._compile, limits.max_plans)
@@ -90,7 +92,7 @@ class DatasetEngine:
         return self.plans.get(spec, catalog_version(self.database), where)
 
     def _compile(self, spec: DatasetSpec, where: Where) -> Plan:
-        plan = compile_plan(self.database, self.store, spec, where)
+        plan = compile_plan(self.database, self.store, spec, where, self.intervals)
         if self.on_compile is not None:
             self.on_compile(plan)
         return plan

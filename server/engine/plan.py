@@ -1,7 +1,10 @@
 """Compile a dataset spec into a Plan: SQL runs here once, everything after is array code.
 
-spec -> (constraint -> regions + matching intervals) -> windows (``samplings``, then
-``n_filter``) + label coverage -> Plan
+spec -> (constraint -> regions (SQL) + matching intervals (interval store, ``store_rows``))
+     -> windows (``samplings``, then ``n_filter``) + label coverage -> Plan
+
+SQL reads only the small tables; intervals come from the memory-mapped store, filtered by
+the constraint's interval terms in numpy (``store_filter``), never row by row through SQL.
 
 Plans are cached by spec and catalog version (``PlanCache``) so concurrent streams of the
 same dataset share one; a change to the catalog (an ingest, a removal) makes new plans.
@@ -19,11 +22,18 @@ from peaksql.core.errors import InvalidArgument, NotFound
 from peaksql.core.label_modes import get_label_mode
 from peaksql.core.spec import DatasetSpec
 from peaksql.server.catalog.genome_store import GenomeStore
-from peaksql.server.catalog.schema import assemblies, chromosomes, conditions, intervals
+from peaksql.server.catalog.interval_store import IntervalStore
+from peaksql.server.catalog.schema import assemblies, chromosomes, conditions
 from peaksql.server.engine.constraints import Where, parse_where
 from peaksql.server.engine.labels import Coverage
 from peaksql.server.engine.n_filter import drop_n_windows
 from peaksql.server.engine.samplings import Source, build_windows
+from peaksql.server.engine.store_rows import (
+    Selected,
+    chromosome_tables,
+    part_rows,
+    select_intervals,
+)
 from peaksql.server.engine.windows import WindowSet
 
 
@@ -79,35 +89,25 @@ def _region_columns() -> dict[str, sa.ColumnElement]:
     }
 
 
-def _interval_columns() -> dict[str, sa.ColumnElement]:
-    return {
-        **_region_columns(),
-        "condition": conditions.c.name,
-        "start": intervals.c.start,
-        "end": intervals.c.end,
-        "length": intervals.c.end - intervals.c.start,
-        "name": intervals.c.name,
-        "score": intervals.c.score,
-        "strand": intervals.c.strand,
-        "signal_value": intervals.c.signal_value,
-        "p_value": intervals.c.p_value,
-        "q_value": intervals.c.q_value,
-        "summit": intervals.c.summit,
-        "value": intervals.c.value,
-    }
-
-
 def compile_plan(
-    engine: sa.Engine, store: GenomeStore, spec: DatasetSpec, where: Where | None = None
+    engine: sa.Engine,
+    store: GenomeStore,
+    spec: DatasetSpec,
+    where: Where | None = None,
+    intervals: IntervalStore | None = None,
 ) -> Plan:
-    """Run the spec's SQL once and build its windows and label coverage.
+    """Read the small tables once, the matching intervals from the store, and build the
+    spec's windows and label coverage.
 
     ``where`` is the spec's constraint already parsed (under the server's limits); without
-    it the constraint is parsed here with the default limits.
+    it the constraint is parsed here with the default limits. ``intervals`` is the store
+    of parts (default: the one beside ``store``'s genomes).
     """
     began = time.perf_counter()
     if where is None:
         where = parse_where(spec.where)
+    if intervals is None:
+        intervals = IntervalStore(store.data_dir)
     with engine.connect() as connection:
         regions = _select_regions(connection, where)
         if not regions:
@@ -118,13 +118,17 @@ def compile_plan(
             )
         region_ids = [r.id for r in regions]
         wanted = _condition_ids(connection, spec.conditions) if spec.conditions else None
-        rows = _select_intervals(connection, where, region_ids, wanted)
-        if wanted is None:
-            label_columns = _label_columns_of(connection, np.unique(rows[:, 1]))
-        else:
-            label_columns = list(spec.conditions)
-        column_ids = wanted or _condition_ids(connection, tuple(label_columns))
-    plan = _assemble(spec, where, store, regions, label_columns, column_ids, rows)
+        rows = part_rows(connection, wanted)
+        tables = chromosome_tables(connection, {r.assembly_id for r in rows}, region_ids)
+    selected = select_intervals(intervals, rows, tables, where)
+    if wanted is None:
+        names = {r.condition_id: r.condition for r in rows}
+        present = np.unique(selected.condition_id)
+        column_ids = sorted((int(i) for i in present), key=lambda i: names[i])
+        label_columns = [names[i] for i in column_ids]
+    else:
+        label_columns, column_ids = list(spec.conditions), wanted
+    plan = _assemble(spec, where, store, regions, label_columns, column_ids, selected)
     plan.compile_seconds = time.perf_counter() - began
     return plan
 
@@ -148,10 +152,6 @@ def _select_regions(connection: sa.Connection, where: Where) -> list[sa.Row]:
     return list(connection.execute(query))
 
 
-def _interval_source() -> sa.FromClause:
-    return intervals.join(conditions).join(chromosomes).join(assemblies)
-
-
 def _condition_ids(connection: sa.Connection, names: tuple[str, ...]) -> list[int]:
     """Ids of the named conditions, in the order given; NotFound names the missing ones."""
     if len(set(names)) != len(names):
@@ -167,58 +167,6 @@ def _condition_ids(connection: sa.Connection, names: tuple[str, ...]) -> list[in
     return [found[name] for name in names]
 
 
-def _label_columns_of(connection: sa.Connection, condition_ids: np.ndarray) -> list[str]:
-    """Names of the conditions with a matching interval, sorted by code point.
-
-    Sorted here: ORDER BY follows the database collation, which differs between SQLite
-    (binary) and a PostgreSQL database created with a locale.
-    """
-    if condition_ids.size == 0:
-        return []
-    query = sa.select(conditions.c.name).where(conditions.c.id.in_([int(i) for i in condition_ids]))
-    return sorted(connection.scalars(query))
-
-
-#: Interval columns a plan reads, as integers (a missing summit is -1).
-_PLAN_COLUMNS = 5
-
-
-def _select_intervals(
-    connection: sa.Connection,
-    where: Where,
-    region_ids: list[int],
-    condition_ids: list[int] | None,
-) -> np.ndarray:
-    """(n, 5) int64: chromosome id, condition id, start, end, summit of matching intervals.
-
-    Integers only, read from the DBAPI cursor straight into numpy: building a Row object
-    per interval would cost seconds over a million intervals.
-    """
-    query = (
-        sa.select(
-            intervals.c.chromosome_id,
-            intervals.c.condition_id,
-            intervals.c.start,
-            intervals.c.end,
-            sa.func.coalesce(intervals.c.summit, -1),
-        )
-        .select_from(_interval_source())
-        .where(intervals.c.chromosome_id.in_(region_ids))
-    )
-    clause = where.interval_clause(_interval_columns())
-    if clause is not None:
-        query = query.where(clause)
-    if condition_ids is not None:
-        query = query.where(intervals.c.condition_id.in_(condition_ids))
-    cursor = connection.execute(query).cursor
-    chunks = []
-    while rows := cursor.fetchmany(100_000):
-        chunks.append(np.array(rows, dtype=np.int64).reshape(-1, _PLAN_COLUMNS))
-    if not chunks:
-        return np.zeros((0, _PLAN_COLUMNS), dtype=np.int64)
-    return np.concatenate(chunks)
-
-
 def _assemble(
     spec: DatasetSpec,
     where: Where,
@@ -226,23 +174,15 @@ def _assemble(
     regions: list[sa.Row],
     label_columns: list[str],
     column_ids: list[int],
-    rows: np.ndarray,
+    selected: Selected,
 ) -> Plan:
     lengths = np.array([r.length for r in regions], dtype=np.int64)
     bases = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
-    region = _lookup(np.array([r.id for r in regions], dtype=np.int64), rows[:, 0])
-    column = _lookup(np.array(column_ids, dtype=np.int64), rows[:, 1])
-    starts, ends, summit = rows[:, 2], rows[:, 3], rows[:, 4]
-    centres = np.where(summit >= 0, starts + summit, (starts + ends) // 2)
-
-    labelled = column >= 0
-    coverage = Coverage.build(
-        len(label_columns),
-        column[labelled],
-        (bases[region] + starts)[labelled],
-        (bases[region] + ends)[labelled],
-        (bases[region] + centres)[labelled],
-    )
+    region, starts, ends, centres = (
+        selected.region, selected.start, selected.end, selected.centre
+    )  # fmt: skip
+    column = _lookup(np.array(column_ids, dtype=np.int64), selected.condition_id)
+    coverage = _coverage(len(label_columns), column, bases[region], starts, ends, centres)
     store_files = list(dict.fromkeys(r.store_file for r in regions))
     genomes = [store.open(f) for f in store_files]
     region_assembly = np.array([store_files.index(r.store_file) for r in regions], np.int64)
@@ -267,6 +207,33 @@ def _assemble(
         windows=windows,
         label_columns=label_columns,
         coverage=coverage,
+    )
+
+
+def _coverage(
+    num_columns: int,
+    column: np.ndarray,
+    base: np.ndarray,
+    starts: np.ndarray,
+    ends: np.ndarray,
+    centres: np.ndarray,
+) -> Coverage:
+    """The overlap index of the labelled intervals, in plan coordinates. Parts come by
+    condition and assembly, each sorted by start, so the merge usually needs no sort."""
+    labelled = np.flatnonzero(column >= 0)
+    column, base = column[labelled], base[labelled]
+    plan_starts = base + starts[labelled]
+    key_sorted = bool(
+        np.all((column[1:] > column[:-1]) | ((column[1:] == column[:-1])
+        & (plan_starts[1:] >= plan_starts[:-1])))
+    )  # fmt: skip
+    return Coverage.build(
+        num_columns,
+        column,
+        plan_starts,
+        base + ends[labelled],
+        base + centres[labelled],
+        presorted=key_sorted,
     )
 
 

@@ -22,8 +22,9 @@ from peaksql.core.errors import AlreadyExists, InvalidArgument, NotFound
 from peaksql.server.catalog import queries
 from peaksql.server.catalog.generation import bump_generation
 from peaksql.server.catalog.genome_store import ChromosomeRecord, GenomeStore
+from peaksql.server.catalog.interval_store import bind_data_dir, delete_parts
 from peaksql.server.catalog.queries import AssemblyRecord
-from peaksql.server.catalog.schema import assemblies, chromosomes, conditions, intervals
+from peaksql.server.catalog.schema import assemblies, chromosomes, conditions, intervals, parts
 from peaksql.server.ingest.genome_writer import write_store
 
 #: A name that is also a safe file name: no path separators, no leading '.' or '-'.
@@ -57,6 +58,7 @@ def add_assembly(
                 f"assembly {name!r} already exists: remove it first "
                 f"('peaksql remove assembly {name}') or choose another name"
             )
+    bind_data_dir(engine, data_dir)
     store = GenomeStore(data_dir)
     path = store.store_path(name)
     if path.exists():
@@ -111,11 +113,20 @@ def remove_assembly(engine: sa.Engine, data_dir: Path, name: str) -> None:
                 | intervals.c.condition_id.in_(condition_ids)
             )
         )
+        removed_parts = list(
+            connection.scalars(sa.select(parts.c.path).where(parts.c.assembly_id == row.id))
+        )
+        connection.execute(
+            parts.delete().where(
+                (parts.c.assembly_id == row.id) | parts.c.condition_id.in_(condition_ids)
+            )
+        )
         connection.execute(conditions.delete().where(conditions.c.assembly_id == row.id))
         connection.execute(chromosomes.delete().where(chromosomes.c.assembly_id == row.id))
         connection.execute(assemblies.delete().where(assemblies.c.id == row.id))
         bump_generation(connection)
     (Path(data_dir) / row.store_file).unlink(missing_ok=True)
+    delete_parts(Path(data_dir), removed_parts)
 
 
 def _insert_rows(

@@ -1,16 +1,17 @@
-"""Ingest interval files into the ``intervals`` table: file -> IntervalChunk -> rows -> bulk insert.
+"""Ingest interval files: file -> IntervalChunk -> one part of the interval store + its row.
 
-One file is one transaction: the condition row and every interval row are written together,
-or, on any error (a bad line a million lines in included), nothing of the file is stored.
-Rows go in by bulk paths, never a statement per row: COPY on PostgreSQL (psycopg 3), the
-driver's ``executemany`` on SQLite, a SQLAlchemy multi-row insert elsewhere.
+A file becomes one part (``store_writer``: columnar files sorted by start, written under a
+staging name, fsynced and renamed into place), then one transaction commits the condition
+row, the ``parts`` row and the generation bump. A crash before that commit leaves an
+orphan folder no row names, swept by the next ingest (``interval_store.sweep``); a bad line
+a million lines in stores nothing. Removal deletes the rows (commit), then the folders.
+Interval rows never go through SQL: 10M lines cost the parse and a sort.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,24 +23,21 @@ from tqdm import tqdm
 
 from peaksql.core.errors import AlreadyExists, InputFileError, InvalidArgument, NotFound
 from peaksql.server.catalog import queries
-from peaksql.server.catalog.columns import BY_NAME, OPTIONAL_FIELDS
 from peaksql.server.catalog.generation import bump_generation
-from peaksql.server.catalog.schema import (
-    INTERVAL_FIELDS,
-    assemblies,
-    chromosomes,
-    conditions,
-    intervals,
+from peaksql.server.catalog.interval_store import (
+    data_dir_of,
+    delete_parts,
+    sweep,
+    writer_lock,
 )
+from peaksql.server.catalog.schema import assemblies, chromosomes, conditions, parts
 from peaksql.server.ingest import formats
-from peaksql.server.ingest.converters import NO_SUMMIT
 from peaksql.server.ingest.reader import IntervalChunk, read_intervals
+from peaksql.server.ingest.store_writer import PartBuilder
 
 #: Known chromosome names shown in an "unknown chromosome" message.
 _NUM_HINT_NAMES = 5
 _MAX_CONDITION_NAME = 255
-#: SQLite page cache during an ingest (KiB).
-_SQLITE_INGEST_CACHE_KIB = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -70,6 +68,7 @@ def add_data(
     metadata: dict[str, Any] | None = None,
     progress: bool = True,
     chunk_lines: int = 200_000,
+    data_dir: Path | None = None,
 ) -> DataInfo:
     """Store the intervals of ``path`` as condition ``condition`` of ``assembly``.
 
@@ -77,46 +76,79 @@ def add_data(
     condition name raises AlreadyExists unless ``append`` (the intervals then join it; it must
     belong to ``assembly``; ``metadata`` given then updates its metadata key by key).
     Bad lines raise InputFileError naming file, line and problem; nothing is stored then.
-    ``chunk_lines`` bounds memory: lines parsed and inserted at a time.
+    ``data_dir`` is where the store lives (default: ``interval_store.data_dir_of``).
     """
     path = Path(path)
     fmt = formats.get_format(fmt).name if fmt else formats.detect_format(path)
     condition = default_condition(path) if condition is None else condition
     _check_condition_name(condition)
-    size = path.stat().st_size if path.is_file() else None
-    with engine.begin() as connection:
+    data_dir = data_dir_of(engine, data_dir)
+    sweep_orphans(engine, data_dir)
+    with engine.connect() as connection:
         assembly_id = _require_assembly(connection, assembly, path)
-        condition_id = _condition_id(
-            connection, condition, assembly, assembly_id, path, append, metadata
+        _check_condition(connection, condition, assembly_id, assembly, path, append)
+        resolve, offsets = _chromosome_resolver(connection, assembly_id, assembly, path)
+    builder = _read_part(path, fmt, condition, resolve, offsets, progress, chunk_lines)
+    with writer_lock(data_dir):
+        name = builder.write(data_dir)
+        try:
+            with engine.begin() as connection:
+                condition_id = _condition_id(
+                    connection, condition, assembly, assembly_id, path, append, metadata
+                )
+                connection.execute(
+                    parts.insert().values(
+                        condition_id=condition_id,
+                        assembly_id=assembly_id,
+                        path=name,
+                        num_intervals=len(builder),
+                        source_file=str(path.resolve()),
+                    )
+                )
+                bump_generation(connection)
+        except BaseException:
+            delete_parts(data_dir, [name])
+            raise
+    return DataInfo(condition=condition, num_intervals=len(builder), format=fmt)
+
+
+def _read_part(
+    path: Path,
+    fmt: str,
+    condition: str,
+    resolve: Callable[[IntervalChunk], np.ndarray],
+    offsets: np.ndarray,
+    progress: bool,
+    chunk_lines: int,
+) -> PartBuilder:
+    """Parse the whole file into a part (InputFileError at the first bad line)."""
+    builder = PartBuilder()
+    size = path.stat().st_size if path.is_file() else None
+    description = f"{condition} ({path.name})"
+    with tqdm(total=size, unit="B", unit_scale=True, desc=description, disable=not progress) as bar:
+        for chunk in read_intervals(path, fmt, chunk_lines=chunk_lines):
+            builder.add(chunk, resolve(chunk), offsets)
+            bar.update(chunk.file_offset - bar.n)
+    if len(builder) == 0:
+        raise InputFileError(
+            path, None, "no intervals (only blank, comment, track or browser lines)"
         )
-        resolve = _chromosome_resolver(connection, assembly_id, assembly, path)
-        num_intervals = 0
-        with (
-            _bulk_writer(connection) as write,
-            tqdm(
-                total=size,
-                unit="B",
-                unit_scale=True,
-                desc=f"{condition} ({path.name})",
-                disable=not progress,
-            ) as bar,
-        ):
-            for chunk in read_intervals(path, fmt, chunk_lines=chunk_lines):
-                chromosome_ids = resolve(chunk)
-                write(_columns(chunk, chromosome_ids, condition_id))
-                num_intervals += len(chunk)
-                bar.update(chunk.file_offset - bar.n)
-        if num_intervals == 0:
-            raise InputFileError(
-                path, None, "no intervals (only blank, comment, track or browser lines)"
-            )
-        bump_generation(connection)
-    return DataInfo(condition=condition, num_intervals=num_intervals, format=fmt)
+    return builder
 
 
-def remove_condition(engine: Engine, name: str) -> int:
-    """Delete condition ``name`` and its intervals (one transaction); returns the number of
-    intervals deleted. NotFound when there is no such condition.
+def sweep_orphans(engine: Engine, data_dir: Path) -> list[str]:
+    """Delete store folders no committed row names (left by a crash), unless another writer
+    is at work (it holds the store's lock); returns what was deleted."""
+    with writer_lock(data_dir, exclusive=True) as alone:
+        if not alone:
+            return []
+        with engine.connect() as connection:
+            return sweep(connection, data_dir)
+
+
+def remove_condition(engine: Engine, name: str, *, data_dir: Path | None = None) -> int:
+    """Delete condition ``name`` and its parts: the rows in one transaction, then the files.
+    Returns the number of intervals deleted. NotFound when there is no such condition.
     """
     with engine.begin() as connection:
         condition_id = connection.scalar(
@@ -124,13 +156,17 @@ def remove_condition(engine: Engine, name: str) -> int:
         )
         if condition_id is None:
             raise NotFound(f"no condition {name!r}; the conditions are: {_names(connection)}")
-        with _sqlite_page_cache(connection, _SQLITE_INGEST_CACHE_KIB):
-            deleted = connection.execute(
-                intervals.delete().where(intervals.c.condition_id == condition_id)
-            ).rowcount
+        rows = connection.execute(
+            sa.select(parts.c.path, parts.c.num_intervals).where(
+                parts.c.condition_id == condition_id
+            )
+        ).all()
+        connection.execute(parts.delete().where(parts.c.condition_id == condition_id))
         connection.execute(conditions.delete().where(conditions.c.id == condition_id))
         bump_generation(connection)
-    return int(deleted)
+    if rows:
+        delete_parts(data_dir_of(engine, data_dir), [row.path for row in rows])
+    return int(sum(row.num_intervals for row in rows))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -187,19 +223,9 @@ def _condition_id(
             )
         )
         return int(inserted.inserted_primary_key[0])
+    _check_existing(connection, condition, existing.assembly_id, assembly_id, assembly, path)
     if not append:
-        raise AlreadyExists(
-            f"{path}: condition {condition!r} already exists; pass append=True (--append) "
-            "to add these intervals to it, or choose another condition name"
-        )
-    if existing.assembly_id != assembly_id:
-        other = connection.scalar(
-            sa.select(assemblies.c.name).where(assemblies.c.id == existing.assembly_id)
-        )
-        raise InvalidArgument(
-            f"{path}: condition {condition!r} belongs to assembly {other!r}, not {assembly!r}; "
-            "a condition holds intervals of one assembly"
-        )
+        _refuse_taken(condition, path)
     if metadata:
         merged = {**json.loads(existing.metadata or "{}"), **metadata}
         connection.execute(
@@ -219,19 +245,64 @@ def _metadata_text(metadata: dict[str, Any] | None) -> str | None:
         raise InvalidArgument(f"condition metadata is not JSON-serialisable: {error}") from error
 
 
+def _check_condition(
+    connection: Connection,
+    condition: str,
+    assembly_id: int,
+    assembly: str,
+    path: Path,
+    append: bool,
+) -> None:
+    """Refuse a taken name (without ``append``) or another assembly's condition before
+    reading the file; ``_condition_id`` checks again inside the writing transaction."""
+    existing = connection.execute(
+        sa.select(conditions.c.id, conditions.c.assembly_id).where(conditions.c.name == condition)
+    ).first()
+    if existing is not None:
+        _check_existing(connection, condition, existing.assembly_id, assembly_id, assembly, path)
+        if not append:
+            _refuse_taken(condition, path)
+
+
+def _refuse_taken(condition: str, path: Path) -> None:
+    raise AlreadyExists(
+        f"{path}: condition {condition!r} already exists; pass append=True (--append) "
+        "to add these intervals to it, or choose another condition name"
+    )
+
+
+def _check_existing(
+    connection: Connection,
+    condition: str,
+    existing_assembly: int,
+    assembly_id: int,
+    assembly: str,
+    path: Path,
+) -> None:
+    if existing_assembly != assembly_id:
+        other = connection.scalar(
+            sa.select(assemblies.c.name).where(assemblies.c.id == existing_assembly)
+        )
+        raise InvalidArgument(
+            f"{path}: condition {condition!r} belongs to assembly {other!r}, not {assembly!r}; "
+            "a condition holds intervals of one assembly"
+        )
+
+
 def _chromosome_resolver(
     connection: Connection, assembly_id: int, assembly: str, path: Path
-) -> Callable[[IntervalChunk], np.ndarray]:
-    """A function chunk -> chromosome ids, checking every name and every end against the
-    assembly's chromosomes (InputFileError naming line, chromosome and length).
+) -> tuple[Callable[[IntervalChunk], np.ndarray], np.ndarray]:
+    """A function chunk -> chromosome positions in the assembly (chromosome id order),
+    checking every name and every end against the assembly's chromosomes (InputFileError
+    naming line, chromosome and length); and each chromosome's offset in the genome store.
     """
     rows = connection.execute(
-        sa.select(chromosomes.c.name, chromosomes.c.id, chromosomes.c.length)
+        sa.select(chromosomes.c.name, chromosomes.c.id, chromosomes.c.length, chromosomes.c.offset)
         .where(chromosomes.c.assembly_id == assembly_id)
         .order_by(chromosomes.c.id)
     ).all()
-    index = {name: position for position, (name, _, _) in enumerate(rows)}
-    ids = np.array([row.id for row in rows], dtype=np.int64)
+    index = {row.name: position for position, row in enumerate(rows)}
+    offsets = np.array([row.offset for row in rows], dtype=np.int64)
     lengths = np.array([row.length for row in rows], dtype=np.int64)
 
     def resolve(chunk: IntervalChunk) -> np.ndarray:
@@ -253,9 +324,9 @@ def _chromosome_resolver(
                 f"end {chunk.end[row]} is past the end of {name} "
                 f"(length {lengths[positions[row]]})",
             )
-        return ids[positions]
+        return positions
 
-    return resolve
+    return resolve, offsets
 
 
 def _unknown_chromosome(name: str, assembly: str, known: list[str]) -> str:
@@ -268,126 +339,3 @@ def _unknown_chromosome(name: str, assembly: str, known: list[str]) -> str:
     shown = ", ".join(known[:_NUM_HINT_NAMES])
     more = f", ... ({len(known)} in all)" if len(known) > _NUM_HINT_NAMES else ""
     return f"{message} (it has {shown}{more})"
-
-
-# ---------------------------------------------------------------------------------------------
-# bulk insert: columns of Python values (None for NULL) in INTERVAL_FIELDS order
-
-
-def _nullable(values: np.ndarray, missing: np.ndarray) -> list[Any]:
-    objects = values.astype(object)
-    objects[missing] = None
-    return objects.tolist()
-
-
-def _columns(
-    chunk: IntervalChunk, chromosome_ids: np.ndarray, condition_id: int
-) -> list[Sequence[Any]]:
-    """The chunk as one Python list per INTERVAL_FIELDS column (None for NULL)."""
-    num = len(chunk)
-    absent = [None] * num
-    by_field: dict[str, Sequence[Any]] = {
-        "chromosome_id": chromosome_ids.tolist(),
-        "condition_id": [condition_id] * num,
-        "start": chunk.start.tolist(),
-        "end": chunk.end.tolist(),
-    }
-    for field in OPTIONAL_FIELDS:
-        values = getattr(chunk, field)
-        if values is None:
-            by_field[field] = absent
-        elif BY_NAME[field].kind == "text":
-            by_field[field] = values
-        elif BY_NAME[field].kind == "float":
-            by_field[field] = _nullable(values, np.isnan(values))
-        else:  # integer: the summit, -1 for none
-            by_field[field] = _nullable(values, values == NO_SUMMIT)
-    return [by_field[field] for field in INTERVAL_FIELDS]
-
-
-Writer = Callable[[list[Sequence[Any]]], None]
-
-
-@contextmanager
-def _bulk_writer(connection: Connection) -> Iterator[Writer]:
-    """The fastest bulk path the connection's driver offers."""
-    dialect = connection.dialect
-    if dialect.name == "postgresql" and dialect.driver == "psycopg":
-        yield _copy_writer(connection)
-    elif dialect.name == "sqlite":
-        with _sqlite_page_cache(connection, _SQLITE_INGEST_CACHE_KIB):
-            yield _executemany_writer(connection)
-    else:
-        yield _insert_writer(connection)
-
-
-@contextmanager
-def _sqlite_page_cache(connection: Connection, kib: int) -> Iterator[None]:
-    """A larger SQLite page cache while rows go in: the two interval indexes take keys in
-    file order, not sorted, and with the default 2 MiB cache each insert rereads B-tree pages
-    (a million-line file: about 10 s -> 6 s). Restored afterwards for the pooled connection.
-    A no-op on other databases.
-    """
-    if connection.dialect.name != "sqlite":
-        yield
-        return
-    previous = connection.exec_driver_sql("PRAGMA cache_size").scalar_one()
-    connection.exec_driver_sql(f"PRAGMA cache_size = -{int(kib)}")
-    try:
-        yield
-    finally:
-        connection.exec_driver_sql(f"PRAGMA cache_size = {int(previous)}")
-
-
-def _copy_writer(connection: Connection) -> Writer:
-    """PostgreSQL COPY (binary) through the psycopg 3 connection of this transaction."""
-    preparer = connection.dialect.identifier_preparer
-    table = preparer.format_table(intervals)
-    columns = ", ".join(preparer.quote(field) for field in INTERVAL_FIELDS)
-    statement = f"COPY {table} ({columns}) FROM STDIN (FORMAT BINARY)"
-    types = [_postgres_type(intervals.c[field].type) for field in INTERVAL_FIELDS]
-    driver_connection = connection.connection.driver_connection
-    assert driver_connection is not None
-
-    def write(columns: list[Sequence[Any]]) -> None:
-        with driver_connection.cursor() as cursor, cursor.copy(statement) as copy:
-            copy.set_types(types)
-            for row in zip(*columns, strict=True):
-                copy.write_row(row)
-
-    return write
-
-
-def _postgres_type(column_type: sa.types.TypeEngine[Any]) -> str:
-    if isinstance(column_type, sa.BigInteger):
-        return "int8"
-    if isinstance(column_type, sa.Integer):
-        return "int4"
-    if isinstance(column_type, sa.Float):
-        return "float8"
-    return "text"
-
-
-def _executemany_writer(connection: Connection) -> Writer:
-    """SQLite: one ``executemany`` of tuples per chunk (dicts would cost more than the insert)."""
-    preparer = connection.dialect.identifier_preparer
-    columns = ", ".join(preparer.quote(field) for field in INTERVAL_FIELDS)
-    placeholders = ", ".join("?" * len(INTERVAL_FIELDS))
-    statement = (
-        f"INSERT INTO {preparer.format_table(intervals)} ({columns}) VALUES ({placeholders})"
-    )
-
-    def write(columns: list[Sequence[Any]]) -> None:
-        connection.exec_driver_sql(statement, list(zip(*columns, strict=True)))
-
-    return write
-
-
-def _insert_writer(connection: Connection) -> Writer:
-    """Any other database: SQLAlchemy's executemany of dicts."""
-
-    def write(columns: list[Sequence[Any]]) -> None:
-        rows = [dict(zip(INTERVAL_FIELDS, row, strict=True)) for row in zip(*columns, strict=True)]
-        connection.execute(intervals.insert(), rows)
-
-    return write
