@@ -45,7 +45,13 @@ class Text:
     table: list[str]
 
 
-Column = Numeric | Text
+@dataclass(frozen=True)
+class Null:
+    """A column NULL over the whole part (a column the part's format lacks): every
+    comparison is unknown, IS NULL is true."""
+
+
+Column = Numeric | Text | Null
 #: column name -> its Column over the current part (KeyError: not available).
 Columns = Callable[[str], Column]
 
@@ -55,7 +61,7 @@ _TRUE = np.ones((), dtype=bool)
 def constant(value: str | float | None) -> Column:
     """A column with one value over the whole part (None: NULL)."""
     if value is None:
-        return Numeric(np.zeros((), np.float64), np.zeros((), bool))
+        return Null()
     if isinstance(value, str):
         return Text(np.zeros((), np.int32), [value])
     return Numeric(np.asarray(value, dtype=np.float64), _TRUE)
@@ -89,6 +95,9 @@ def evaluate(node: exp.Expression, columns: Columns) -> Truth:
         value, known = evaluate(node.this, columns)
         return ~value, known
     column = columns(node.this.name)
+    if isinstance(column, Null):
+        unknown = np.zeros((), dtype=bool)
+        return (~unknown, _TRUE) if isinstance(node, exp.Is) else (unknown, unknown)
     if isinstance(node, exp.Is):
         known = column.codes >= 0 if isinstance(column, Text) else column.known
         return ~known, _TRUE
