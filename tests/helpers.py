@@ -186,8 +186,9 @@ def _part_rows(part: Any, chromosome_rows: list[Any]) -> list[tuple[Any, ...]]:
         (part.start - offsets[chrom]).tolist(),
         (part.end - offsets[chrom]).tolist(),
     ]
-    for field in ("name", "score", "strand", "signal_value", "p_value", "q_value", "summit",
+    for column in ("name", "score", "strand", "signal_value", "p_value", "q_value", "summit",
                   "value"):  # fmt: skip
+        field = column
         if field in ("name", "strand"):
             text = part.text(field)
             values = [None] * len(chrom) if text is None else [

@@ -75,7 +75,9 @@ def _evaluated(text: str, rows: list[dict[str, Any]], constant_condition: bool) 
 )
 @given(trees=st.lists(TREES, min_size=1, max_size=3), constant_condition=st.booleans())
 def test_numpy_evaluation_matches_sql(
-    catalog: tuple[sa.Engine, sa.Table], trees: list[tuple[Any, ...]], constant_condition: bool
+    catalog: tuple[sa.Engine, sa.Table],  # noqa: F811
+    trees: list[tuple[Any, ...]],
+    constant_condition: bool,
 ) -> None:
     engine, table = catalog
     text = " AND ".join(_render(tree, str.upper) for tree in trees)
