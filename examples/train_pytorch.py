@@ -3,8 +3,11 @@
     python examples/train_pytorch.py                            # serves the bundled example
     python examples/train_pytorch.py --address 127.0.0.1:50051  # or a running server
 
-Batches come through ``peaksql.torch.DeviceLoader``: two worker processes stream packed
-bases, and on a GPU the training process copies them there and decodes them there.
+Batches come through ``peaksql.torch.DeviceLoader``: packed bases are streamed (in this
+process by default; ``--workers K`` for K worker processes) and, on a GPU, copied there and
+decoded there. On an H100 with this small model, streaming in process kept the training step
+at 0.84 of its speed on resident batches; worker processes added IPC cost (0.52-0.61) and
+pay off only when the step itself holds the GIL (tests/benchmarks/gpu_check.py).
 
 With a whole genome, hold out chromosomes with one constraint each:
 train where="chromosome NOT IN ('chr8', 'chr9')", validate where="chromosome = 'chr8'".
@@ -42,7 +45,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--address", help="a running server (default: serve the example here)")
     parser.add_argument("--epochs", type=int, default=2)
-    parser.add_argument("--workers", type=int, default=2, help="DataLoader worker processes")
+    parser.add_argument(
+        "--workers", type=int, default=0, help="DataLoader worker processes (0: stream in process)"
+    )
     parser.add_argument("--max-steps", type=int, help="batches per epoch (default: all)")
     args = parser.parse_args()
     with example_server(args.address) as address:

@@ -25,6 +25,15 @@ def resolve_data_dir(value: str | os.PathLike[str] | None = None) -> Path:
     return Path(raw).expanduser().resolve()
 
 
+def as_path(value: str | os.PathLike[str]) -> Path:
+    """A file setting as a Path, ``~`` expanded: flags, environment and callers may give text."""
+    return Path(value).expanduser()
+
+
+def _optional_path(value: str | os.PathLike[str] | None) -> Path | None:
+    return None if value is None else as_path(value)
+
+
 def _read_secret(path: str) -> str:
     return Path(path).read_text().strip()
 
@@ -90,6 +99,12 @@ class TLSConfig:
     key: Path
     client_ca: Path | None = None
 
+    def __post_init__(self) -> None:
+        # ``peaksql serve --tls-cert FILE`` gives text: every file field is a Path from here on
+        object.__setattr__(self, "cert", as_path(self.cert))
+        object.__setattr__(self, "key", as_path(self.key))
+        object.__setattr__(self, "client_ca", _optional_path(self.client_ca))
+
 
 @dataclass(frozen=True)
 class ServerConfig:
@@ -119,6 +134,11 @@ class ServerConfig:
     statement_timeout_seconds: float = 60.0
     migrate: bool = True
     log_format: str = "json"
+
+    def __post_init__(self) -> None:
+        # file settings may arrive as text (flags, environment): Paths from here on
+        object.__setattr__(self, "data_dir", as_path(self.data_dir))
+        object.__setattr__(self, "tokens_file", _optional_path(self.tokens_file))
 
     @property
     def max_message_bytes(self) -> int:

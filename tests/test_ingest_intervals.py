@@ -410,7 +410,7 @@ def populated(engine: sa.Engine, tmp_path: Path) -> sa.Engine:
     ("lines", "line", "problem"),
     [
         ([NARROW, "chrZ\t1\t2\tp\t5\t+\t1\t2\t3\t0"], 2, "chromosome 'chrZ' is not in assembly"),
-        ([NARROW, "1\t1\t2\tp\t5\t+\t1\t2\t3\t0"], 2, "'1' is not in assembly 'toy'; did you mean"),
+        ([NARROW, "chrUn_1\t1\t2\tp\t5\t+\t1\t2\t3\t0"], 2, "--skip-unknown-chromosomes"),
         ([NARROW, "chr1\t500\t400\tp\t5\t+\t1\t2\t3\t0"], 2, "start 500 is greater than end 400"),
         ([NARROW, "chrM\t0\t301\tp\t5\t+\t1\t2\t3\t0"], 2, "end 301 is past the end of chrM"),
         ([NARROW, "chr1\t-5\t10\tp\t5\t+\t1\t2\t3\t0"], 2, "start -5 is negative"),

@@ -145,3 +145,22 @@ def test_sigkill_during_add_data_and_remove_leaves_nothing_half_visible(tmp_path
     assert {c.name for c in list_conditions(engine)} == (names - {"peaks"}) | {"extra"}
     assert store_rows(engine, "extra")[0][:3] == ("chrA", 10, 50)
     engine.dispose()
+
+
+def test_peaksql_migrate_converts_and_sweeps_both(tmp_path: Path, capsys) -> None:
+    """``peaksql migrate``: legacy rows into parts, scratch and store orphans swept."""
+    from peaksql.server.cli import main
+
+    data_dir = _legacy_copy(tmp_path)
+    orphan = data_dir / "intervals" / "p-orphan"
+    orphan.mkdir(parents=True)
+    (data_dir / "tmp").mkdir(exist_ok=True)
+    db = str(data_dir / "catalog.sqlite")
+    assert main(["migrate", "--db", db, "--data-dir", str(data_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "moved the intervals of 3 conditions into the interval store" in out
+    assert not orphan.exists()
+    engine = open_database(db, data_dir=data_dir)
+    with engine.connect() as connection:
+        assert connection.scalar(sa.select(sa.func.count()).select_from(intervals)) == 0
+        assert connection.scalar(sa.select(sa.func.count()).select_from(parts)) == 3

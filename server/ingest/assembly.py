@@ -1,7 +1,8 @@
 """``add_assembly`` / ``remove_assembly``: the genome store file plus its catalog rows.
 
-add:    check name -> write_store(FASTA -> hidden staging file) -> one transaction:
-        insert assembly + chromosome rows, publish staging file as <name>.u8 -> commit
+add:    check name -> write_store(FASTA or 2bit -> staging file in this ingest's scratch
+        folder, <data_dir>/tmp/ingest-*/) -> one transaction: insert assembly + chromosome
+        rows, publish the staging file as genomes/<name>.u8 -> commit
 remove: one transaction deleting intervals, conditions, chromosomes, assembly -> unlink file
 
 The store file is published inside the transaction with an exclusive hard link, so of two
@@ -13,7 +14,6 @@ from __future__ import annotations
 import errno
 import os
 import re
-import uuid
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -26,6 +26,7 @@ from peaksql.server.catalog.interval_store import bind_data_dir, delete_parts
 from peaksql.server.catalog.queries import AssemblyRecord
 from peaksql.server.catalog.schema import assemblies, chromosomes, conditions, intervals, parts
 from peaksql.server.ingest.genome_writer import write_store
+from peaksql.server.ingest.scratch import scratch_folder
 
 #: A name that is also a safe file name: no path separators, no leading '.' or '-'.
 _SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
@@ -42,10 +43,13 @@ def add_assembly(
     *,
     progress: bool = True,
 ) -> AssemblyRecord:
-    """Store ``fasta`` as assembly ``name``: the store file, then all rows in one transaction.
+    """Store ``fasta`` (FASTA or 2bit) as assembly ``name``: the store file, then all rows in
+    one transaction.
 
-    Raises InvalidArgument for an unsafe name, AlreadyExists for a taken one and
-    InputFileError for a bad FASTA; on any failure neither rows nor a store file remain.
+    Raises InvalidArgument for an unsafe name, AlreadyExists for a taken one,
+    InputFileError for a bad genome file and WriteError when the store cannot be written;
+    on any failure neither rows nor a store file remain (a killed ingest's scratch folder is
+    swept by the next one).
     """
     if not isinstance(name, str) or not _SAFE_NAME.fullmatch(name):
         raise InvalidArgument(
@@ -66,9 +70,27 @@ def add_assembly(
             f"assembly {name!r}: store file {path} exists but is not in the catalog "
             "(left by a crashed ingest?): delete it and try again"
         )
-    staging = path.with_name(f".{name}.{uuid.uuid4().hex}.staging")
-    records = write_store(Path(fasta), staging, progress=progress)
+    with scratch_folder(data_dir) as scratch:
+        staging = scratch / f"{name}{path.suffix}"
+        records = write_store(Path(fasta), staging, progress=progress)
+        _commit(engine, name, species, store, records, staging, path)
+    length = sum(record.length for record in records)
+    chromosome_rows = tuple((record.name, record.length) for record in records)
+    return AssemblyRecord(name, species, length, chromosome_rows, store.relative(path))
+
+
+def _commit(
+    engine: sa.Engine,
+    name: str,
+    species: str | None,
+    store: GenomeStore,
+    records: list[ChromosomeRecord],
+    staging: Path,
+    path: Path,
+) -> None:
+    """Insert the rows and publish the staged store file in one transaction."""
     published = False
+    path.parent.mkdir(parents=True, exist_ok=True)
     try:
         with engine.begin() as connection:
             _insert_rows(connection, name, species, store.relative(path), records)
@@ -85,11 +107,6 @@ def add_assembly(
         if published:
             path.unlink(missing_ok=True)
         raise
-    finally:
-        staging.unlink(missing_ok=True)
-    length = sum(record.length for record in records)
-    chromosome_rows = tuple((record.name, record.length) for record in records)
-    return AssemblyRecord(name, species, length, chromosome_rows, store.relative(path))
 
 
 def remove_assembly(engine: sa.Engine, data_dir: Path, name: str) -> None:

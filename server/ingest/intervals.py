@@ -1,18 +1,23 @@
-"""Ingest interval files: file -> IntervalChunk -> one part of the interval store + its row.
+"""Ingest interval files: files -> IntervalChunks -> parts of the interval store + their rows.
 
-A file becomes one part (``store_writer``: columnar files sorted by start, written under a
-staging name, fsynced and renamed into place), then one transaction commits the condition
-row, the ``parts`` row and the generation bump. A crash before that commit leaves an
-orphan folder no row names, swept by the next ingest (``interval_store.sweep``); a bad line
-a million lines in stores nothing. Removal deletes the rows (commit), then the folders.
-Interval rows never go through SQL: 10M lines cost the parse and a sort.
+One ``add_data_files`` call is all-or-nothing over every file it names. Each file is parsed
+and validated (chromosome aliases and skips applied, ends checked) into a ``PartBuilder``
+and written as one part (``store_writer``: columnar files sorted by start, written under a
+staging name, fsynced and renamed into place) while the store's writer lock is held shared;
+then ONE transaction commits every condition row, every ``parts`` row and the generation
+bump. On any error (a bad line a million lines into the third file, a condition name the
+database refuses, a failed commit) every part this call wrote is deleted and nothing is
+visible; a crash before the commit leaves only orphan folders no row names, swept by the
+next ingest or ``peaksql migrate`` (``interval_store.sweep``). A part is written as soon as
+its file is parsed, so memory holds one file's columns, not the whole call's.
+Removal deletes the rows (commit), then the folders. Interval rows never go through SQL.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -21,32 +26,55 @@ import sqlalchemy as sa
 from sqlalchemy import Connection, Engine
 from tqdm import tqdm
 
-from peaksql.core.errors import AlreadyExists, InputFileError, InvalidArgument, NotFound
+from peaksql.core.errors import InputFileError, NotFound
 from peaksql.server.catalog import queries
+from peaksql.server.catalog.columns import OPTIONAL_FIELDS
 from peaksql.server.catalog.generation import bump_generation
-from peaksql.server.catalog.interval_store import (
-    data_dir_of,
-    delete_parts,
-    sweep,
-    writer_lock,
-)
-from peaksql.server.catalog.schema import assemblies, chromosomes, conditions, parts
+from peaksql.server.catalog.interval_store import data_dir_of, delete_parts, sweep, writer_lock
+from peaksql.server.catalog.schema import chromosomes, conditions, parts
 from peaksql.server.ingest import formats
-from peaksql.server.ingest.reader import IntervalChunk, read_intervals
+from peaksql.server.ingest.chromosomes import ChromosomeResolver, describe_skipped
+from peaksql.server.ingest.condition_rows import (
+    IngestFile,
+    Options,
+    check_condition,
+    check_condition_name,
+    condition_id,
+    condition_names,
+    refuse_repeated_names,
+)
+from peaksql.server.ingest.reader import IntervalChunk, read_intervals, sniff_format
 from peaksql.server.ingest.store_writer import PartBuilder
-
-#: Known chromosome names shown in an "unknown chromosome" message.
-_NUM_HINT_NAMES = 5
-_MAX_CONDITION_NAME = 255
+from peaksql.server.ingest.text_blocks import clip
 
 
 @dataclass(frozen=True)
 class DataInfo:
-    """What one ``add_data`` call stored: ``num_intervals`` counts this file's rows only."""
+    """What one file stored: ``num_intervals`` counts this file's rows only.
+
+    ``note`` says how the format was chosen when the content overruled the extension;
+    ``skipped`` counts lines on unknown chromosomes by name (``skip_unknown_chromosomes``).
+    """
 
     condition: str
     num_intervals: int
     format: str
+    note: str | None = None
+    skipped: Counter[str] = field(default_factory=Counter)
+
+    def describe_skipped(self) -> str | None:
+        """``12 lines on 3 unknown chromosomes: chrUn_x (7), ...``; None if none skipped."""
+        return describe_skipped(self.skipped) if self.skipped else None
+
+
+@dataclass(frozen=True)
+class _Assembly:
+    """The target assembly's chromosomes: resolver, lengths and genome-store offsets."""
+
+    id: int
+    resolver: ChromosomeResolver
+    lengths: np.ndarray
+    offsets: np.ndarray
 
 
 def default_condition(path: str | Path) -> str:
@@ -63,77 +91,149 @@ def add_data(
     assembly: str,
     condition: str | None = None,
     fmt: str | None = None,
+    **options: Any,
+) -> DataInfo:
+    """Store one file: ``add_data_files`` with a single path (same options)."""
+    return add_data_files(engine, [path], assembly, condition, fmt, **options)[0]
+
+
+def add_data_files(
+    engine: Engine,
+    paths: Sequence[str | Path],
+    assembly: str,
+    condition: str | None = None,
+    fmt: str | None = None,
     *,
     append: bool = False,
     metadata: dict[str, Any] | None = None,
     progress: bool = True,
     chunk_lines: int = 200_000,
+    chromosome_aliases: str | Path | None = None,
+    skip_unknown_chromosomes: bool = False,
     data_dir: Path | None = None,
-) -> DataInfo:
-    """Store the intervals of ``path`` as condition ``condition`` of ``assembly``.
+) -> list[DataInfo]:
+    """Store the intervals of every file in ``paths``, all or nothing (module docstring).
 
-    ``fmt`` defaults to the one the extension names; ``condition`` to the file's stem. A taken
-    condition name raises AlreadyExists unless ``append`` (the intervals then join it; it must
-    belong to ``assembly``; ``metadata`` given then updates its metadata key by key).
+    Each file becomes condition ``condition`` (default: the file's stem) of ``assembly``; a
+    taken condition name raises AlreadyExists unless ``append`` (the intervals then join it;
+    it must belong to ``assembly``; ``metadata`` given then updates its metadata key by key).
+    ``fmt`` defaults to the extension's, except that a 10-column ``.bed`` file is read as
+    narrowPeak (``DataInfo.note`` says so). Chromosome names resolve through aliases
+    (``chromosomes``); ``skip_unknown_chromosomes`` skips and counts lines on unknown ones.
     Bad lines raise InputFileError naming file, line and problem; nothing is stored then.
-    ``data_dir`` is where the store lives (default: ``interval_store.data_dir_of``).
+    ``chunk_lines`` bounds the parser's batch; ``data_dir`` is where the store lives
+    (default: ``interval_store.data_dir_of``).
     """
-    path = Path(path)
-    fmt = formats.get_format(fmt).name if fmt else formats.detect_format(path)
-    condition = default_condition(path) if condition is None else condition
-    _check_condition_name(condition)
+    options = Options(
+        assembly, condition, append, metadata, progress, chunk_lines, skip_unknown_chromosomes
+    )
+    files = [_checked_file(Path(path), fmt, condition) for path in paths]
     data_dir = data_dir_of(engine, data_dir)
     sweep_orphans(engine, data_dir)
+    aliases = None if chromosome_aliases is None else Path(chromosome_aliases)
     with engine.connect() as connection:
-        assembly_id = _require_assembly(connection, assembly, path)
-        _check_condition(connection, condition, assembly_id, assembly, path, append)
-        resolve, offsets = _chromosome_resolver(connection, assembly_id, assembly, path)
-    builder = _read_part(path, fmt, condition, resolve, offsets, progress, chunk_lines)
+        target = _target_assembly(connection, files[0].path, options, aliases)
+        for file in files:
+            check_condition(connection, file, target.id, options)
+    refuse_repeated_names(files, options)
+    written: list[str] = []
     with writer_lock(data_dir):
-        name = builder.write(data_dir)
         try:
-            with engine.begin() as connection:
-                condition_id = _condition_id(
-                    connection, condition, assembly, assembly_id, path, append, metadata
-                )
-                connection.execute(
-                    parts.insert().values(
-                        condition_id=condition_id,
-                        assembly_id=assembly_id,
-                        path=name,
-                        num_intervals=len(builder),
-                        source_file=str(path.resolve()),
-                    )
-                )
-                bump_generation(connection)
+            parsed = []
+            for file in files:
+                builder, info = _read_part(file, target, options)
+                written.append(builder.write(data_dir))
+                parsed.append((file, info))
+            _commit(engine, parsed, written, target.id, options)
         except BaseException:
-            delete_parts(data_dir, [name])
+            delete_parts(data_dir, written)
             raise
-    return DataInfo(condition=condition, num_intervals=len(builder), format=fmt)
+    return [info for _, info in parsed]
+
+
+def _checked_file(path: Path, fmt: str | None, condition: str | None) -> IngestFile:
+    chosen, note = (formats.get_format(fmt).name, None) if fmt else sniff_format(path)
+    name = default_condition(path) if condition is None else condition
+    check_condition_name(name)
+    return IngestFile(path, chosen, note, name)
+
+
+def _commit(
+    engine: Engine,
+    parsed: list[tuple[IngestFile, DataInfo]],
+    written: list[str],
+    assembly_id: int,
+    options: Options,
+) -> None:
+    """One transaction: every condition row, every part row, the generation bump."""
+    with engine.begin() as connection:
+        for (file, info), name in zip(parsed, written, strict=True):
+            owner = condition_id(connection, file, assembly_id, options)
+            connection.execute(
+                parts.insert().values(
+                    condition_id=owner,
+                    assembly_id=assembly_id,
+                    path=name,
+                    num_intervals=info.num_intervals,
+                    source_file=str(file.path.resolve()),
+                )
+            )
+        bump_generation(connection)
 
 
 def _read_part(
-    path: Path,
-    fmt: str,
-    condition: str,
-    resolve: Callable[[IntervalChunk], np.ndarray],
-    offsets: np.ndarray,
-    progress: bool,
-    chunk_lines: int,
-) -> PartBuilder:
-    """Parse the whole file into a part (InputFileError at the first bad line)."""
+    file: IngestFile, target: _Assembly, options: Options
+) -> tuple[PartBuilder, DataInfo]:
+    """Parse one whole file into a part (InputFileError at the first bad line)."""
     builder = PartBuilder()
+    skipped: Counter[str] = Counter()
+    path = file.path
     size = path.stat().st_size if path.is_file() else None
-    description = f"{condition} ({path.name})"
-    with tqdm(total=size, unit="B", unit_scale=True, desc=description, disable=not progress) as bar:
-        for chunk in read_intervals(path, fmt, chunk_lines=chunk_lines):
-            builder.add(chunk, resolve(chunk), offsets)
+    description = f"{file.condition} ({path.name})"
+    disable = not options.progress
+    with tqdm(total=size, unit="B", unit_scale=True, desc=description, disable=disable) as bar:
+        for chunk in read_intervals(path, file.format, chunk_lines=options.chunk_lines):
+            positions = target.resolver.positions(chunk.chromosome, chunk.line, path, skipped)
+            if skipped and (positions < 0).any():
+                keep = positions >= 0
+                chunk, positions = _select(chunk, keep), positions[keep]
+            if len(chunk):
+                _check_ends(chunk, positions, target, path)
+                builder.add(chunk, positions, target.offsets)
             bar.update(chunk.file_offset - bar.n)
     if len(builder) == 0:
+        why = f"; skipped {describe_skipped(skipped)}" if skipped else ""
         raise InputFileError(
-            path, None, "no intervals (only blank, comment, track or browser lines)"
+            path, None, f"no intervals (only blank, comment, track or browser lines){why}"
         )
-    return builder
+    return builder, DataInfo(file.condition, len(builder), file.format, file.note, skipped)
+
+
+def _select(chunk: IntervalChunk, keep: np.ndarray) -> IntervalChunk:
+    """The rows of ``chunk`` where ``keep`` is true (lists and arrays alike)."""
+    rows = np.flatnonzero(keep).tolist()
+    changes: dict[str, Any] = {}
+    for name in ("chromosome", "start", "end", "line", *OPTIONAL_FIELDS):
+        values = getattr(chunk, name)
+        if isinstance(values, np.ndarray):
+            changes[name] = values[keep]
+        elif values is not None:
+            changes[name] = [values[row] for row in rows]
+    return replace(chunk, **changes)
+
+
+def _check_ends(chunk: IntervalChunk, positions: np.ndarray, target: _Assembly, path: Path) -> None:
+    """InputFileError naming the line of the first interval past its chromosome's end."""
+    lengths = target.lengths
+    too_long = chunk.end > lengths[positions]
+    if too_long.any():
+        row = int(np.argmax(too_long))
+        raise InputFileError(
+            path,
+            int(chunk.line[row]),
+            f"end {chunk.end[row]} is past the end of {clip(chunk.chromosome[row])} "
+            f"({target.resolver.names[positions[row]]}, length {lengths[positions[row]]})",
+        )
 
 
 def sweep_orphans(engine: Engine, data_dir: Path) -> list[str]:
@@ -155,7 +255,9 @@ def remove_condition(engine: Engine, name: str, *, data_dir: Path | None = None)
             sa.select(conditions.c.id).where(conditions.c.name == name)
         )
         if condition_id is None:
-            raise NotFound(f"no condition {name!r}; the conditions are: {_names(connection)}")
+            raise NotFound(
+                f"no condition {name!r}; the conditions are: {condition_names(connection)}"
+            )
         rows = connection.execute(
             sa.select(parts.c.path, parts.c.num_intervals).where(
                 parts.c.condition_id == condition_id
@@ -169,173 +271,28 @@ def remove_condition(engine: Engine, name: str, *, data_dir: Path | None = None)
     return int(sum(row.num_intervals for row in rows))
 
 
-# ---------------------------------------------------------------------------------------------
-# catalog rows
-
-
-def _check_condition_name(name: str) -> None:
-    if not name or not name.strip():
-        raise InvalidArgument("the condition name is empty")
-    if len(name) > _MAX_CONDITION_NAME:
-        raise InvalidArgument(
-            f"condition name {name[:40]!r}... is {len(name)} characters long "
-            f"(at most {_MAX_CONDITION_NAME})"
-        )
-
-
-def _names(connection: Connection) -> str:
-    names = list(connection.scalars(sa.select(conditions.c.name).order_by(conditions.c.name)))
-    return ", ".join(names) if names else "(none)"
-
-
-def _require_assembly(connection: Connection, assembly: str, path: Path) -> int:
-    """The id of ``assembly``; NotFound naming the known assemblies when there is none."""
-    found = queries.assembly_id(connection, assembly)
+def _target_assembly(
+    connection: Connection, path: Path, options: Options, aliases: Path | None
+) -> _Assembly:
+    """The assembly's id and chromosomes; NotFound naming the known assemblies."""
+    found = queries.assembly_id(connection, options.assembly)
     if found is None:
         names = queries.assembly_names(connection)
         known = ", ".join(names) if names else "(none; add a genome first)"
-        raise NotFound(f"{path}: assembly {assembly!r} not found; the assemblies are: {known}")
-    return found
-
-
-def _condition_id(
-    connection: Connection,
-    condition: str,
-    assembly: str,
-    assembly_id: int,
-    path: Path,
-    append: bool,
-    metadata: dict[str, Any] | None,
-) -> int:
-    """The id of the condition to fill: a new row, or with ``append`` the existing one."""
-    existing = connection.execute(
-        sa.select(conditions.c.id, conditions.c.assembly_id, conditions.c.metadata).where(
-            conditions.c.name == condition
+        raise NotFound(
+            f"{path}: assembly {options.assembly!r} not found; the assemblies are: {known}"
         )
-    ).first()
-    if existing is None:
-        inserted = connection.execute(
-            conditions.insert().values(
-                name=condition,
-                assembly_id=assembly_id,
-                metadata=_metadata_text(metadata),
-                source_file=str(path.resolve()),
-            )
-        )
-        return int(inserted.inserted_primary_key[0])
-    _check_existing(connection, condition, existing.assembly_id, assembly_id, assembly, path)
-    if not append:
-        _refuse_taken(condition, path)
-    if metadata:
-        merged = {**json.loads(existing.metadata or "{}"), **metadata}
-        connection.execute(
-            conditions.update()
-            .where(conditions.c.id == existing.id)
-            .values(metadata=_metadata_text(merged))
-        )
-    return int(existing.id)
-
-
-def _metadata_text(metadata: dict[str, Any] | None) -> str | None:
-    if metadata is None:
-        return None
-    try:
-        return json.dumps(metadata, sort_keys=True)
-    except (TypeError, ValueError) as error:
-        raise InvalidArgument(f"condition metadata is not JSON-serialisable: {error}") from error
-
-
-def _check_condition(
-    connection: Connection,
-    condition: str,
-    assembly_id: int,
-    assembly: str,
-    path: Path,
-    append: bool,
-) -> None:
-    """Refuse a taken name (without ``append``) or another assembly's condition before
-    reading the file; ``_condition_id`` checks again inside the writing transaction."""
-    existing = connection.execute(
-        sa.select(conditions.c.id, conditions.c.assembly_id).where(conditions.c.name == condition)
-    ).first()
-    if existing is not None:
-        _check_existing(connection, condition, existing.assembly_id, assembly_id, assembly, path)
-        if not append:
-            _refuse_taken(condition, path)
-
-
-def _refuse_taken(condition: str, path: Path) -> None:
-    raise AlreadyExists(
-        f"{path}: condition {condition!r} already exists; pass append=True (--append) "
-        "to add these intervals to it, or choose another condition name"
-    )
-
-
-def _check_existing(
-    connection: Connection,
-    condition: str,
-    existing_assembly: int,
-    assembly_id: int,
-    assembly: str,
-    path: Path,
-) -> None:
-    if existing_assembly != assembly_id:
-        other = connection.scalar(
-            sa.select(assemblies.c.name).where(assemblies.c.id == existing_assembly)
-        )
-        raise InvalidArgument(
-            f"{path}: condition {condition!r} belongs to assembly {other!r}, not {assembly!r}; "
-            "a condition holds intervals of one assembly"
-        )
-
-
-def _chromosome_resolver(
-    connection: Connection, assembly_id: int, assembly: str, path: Path
-) -> tuple[Callable[[IntervalChunk], np.ndarray], np.ndarray]:
-    """A function chunk -> chromosome positions in the assembly (chromosome id order),
-    checking every name and every end against the assembly's chromosomes (InputFileError
-    naming line, chromosome and length); and each chromosome's offset in the genome store.
-    """
     rows = connection.execute(
-        sa.select(chromosomes.c.name, chromosomes.c.id, chromosomes.c.length, chromosomes.c.offset)
-        .where(chromosomes.c.assembly_id == assembly_id)
+        sa.select(chromosomes.c.name, chromosomes.c.length, chromosomes.c.offset)
+        .where(chromosomes.c.assembly_id == found)
         .order_by(chromosomes.c.id)
     ).all()
-    index = {row.name: position for position, row in enumerate(rows)}
-    offsets = np.array([row.offset for row in rows], dtype=np.int64)
+    resolver = ChromosomeResolver(
+        [row.name for row in rows],
+        options.assembly,
+        aliases,
+        skip_unknown=options.skip_unknown,
+    )
     lengths = np.array([row.length for row in rows], dtype=np.int64)
-
-    def resolve(chunk: IntervalChunk) -> np.ndarray:
-        positions = np.array([index.get(name, -1) for name in chunk.chromosome], dtype=np.int64)
-        unknown = positions < 0
-        if unknown.any():
-            row = int(np.argmax(unknown))
-            name = chunk.chromosome[row]
-            raise InputFileError(
-                path, int(chunk.line[row]), _unknown_chromosome(name, assembly, list(index))
-            )
-        too_long = chunk.end > lengths[positions]
-        if too_long.any():
-            row = int(np.argmax(too_long))
-            name = chunk.chromosome[row]
-            raise InputFileError(
-                path,
-                int(chunk.line[row]),
-                f"end {chunk.end[row]} is past the end of {name} "
-                f"(length {lengths[positions[row]]})",
-            )
-        return positions
-
-    return resolve, offsets
-
-
-def _unknown_chromosome(name: str, assembly: str, known: list[str]) -> str:
-    message = f"chromosome {name!r} is not in assembly {assembly!r}"
-    alternative = name[3:] if name.startswith("chr") else f"chr{name}"
-    if alternative in known:
-        return f"{message}; did you mean {alternative!r}?"
-    if not known:
-        return f"{message} (it has no chromosomes)"
-    shown = ", ".join(known[:_NUM_HINT_NAMES])
-    more = f", ... ({len(known)} in all)" if len(known) > _NUM_HINT_NAMES else ""
-    return f"{message} (it has {shown}{more})"
+    offsets = np.array([row.offset for row in rows], dtype=np.int64)
+    return _Assembly(int(found), resolver, lengths, offsets)
