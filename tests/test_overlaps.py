@@ -89,3 +89,42 @@ def test_long_intervals_are_cut_and_still_exact() -> None:
     assert coverage.max_piece <= 1 << 16
     got = coverage.covered(np.array([-50, 150_000, 99_990], dtype=np.int64), 100)
     np.testing.assert_array_equal(got, [[50, 10], [100, 0], [100, 1]])
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(st.integers(0, 5_000), max_size=400),
+    st.integers(0, 14),
+    st.booleans(),
+)
+def test_bucket_order_is_a_stable_sort_and_its_counts_the_index(values, shift, crowd) -> None:
+    """Counting sort by bucket (insertion or merge sort inside) equals numpy's stable sort;
+    ``first`` equals searchsorted of the bucket edges. ``crowd`` piles values in a bucket."""
+    from peaksql.server.engine.index_kernels import bucket_order
+
+    array = np.array(values + ([77] * 70 if crowd else []), dtype=np.int64)
+    order, first = bucket_order(array, shift)
+    np.testing.assert_array_equal(order, np.argsort(array, kind="stable"))
+    if array.size:
+        edges = np.arange((int(array.max()) >> shift) + 2, dtype=np.int64) << shift
+        np.testing.assert_array_equal(first, np.searchsorted(np.sort(array), edges))
+
+
+@settings(max_examples=100, deadline=None)
+@given(_intervals())
+def test_merge_kernel_is_the_union_per_column(drawn) -> None:
+    """``merge_sorted`` against painting: each column's union, touching intervals joined."""
+    from peaksql.server.engine.index_kernels import merge_sorted
+
+    num_columns, columns, starts, ends = drawn[:4]
+    order = np.lexsort((starts, columns))
+    got = merge_sorted(columns[order], starts[order], ends[order])
+    for column in range(num_columns):
+        painted = np.zeros(SPAN + 600, bool)
+        for s, e in zip(starts[columns == column], ends[columns == column], strict=True):
+            painted[s:e] = True
+        mine = np.zeros_like(painted)
+        for s, e in zip(got[1][got[0] == column], got[2][got[0] == column], strict=True):
+            assert not mine[s:e].any() and not mine[max(s - 1, 0)]  # disjoint, not touching
+            mine[s:e] = True
+        np.testing.assert_array_equal(mine, painted)

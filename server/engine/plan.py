@@ -24,6 +24,7 @@ from peaksql.core.spec import DatasetSpec
 from peaksql.server.catalog.genome_store import GenomeStore
 from peaksql.server.catalog.interval_store import IntervalStore
 from peaksql.server.catalog.schema import assemblies, chromosomes, conditions
+from peaksql.server.engine import index_kernels
 from peaksql.server.engine.constraints import Where, parse_where
 from peaksql.server.engine.labels import Coverage
 from peaksql.server.engine.n_filter import drop_n_windows
@@ -123,7 +124,7 @@ def compile_plan(
     selected = select_intervals(intervals, rows, tables, where)
     if wanted is None:
         names = {r.condition_id: r.condition for r in rows}
-        present = np.unique(selected.condition_id)
+        present = np.flatnonzero(np.bincount(selected.condition_id)) if names else []
         column_ids = sorted((int(i) for i in present), key=lambda i: names[i])
         label_columns = [names[i] for i in column_ids]
     else:
@@ -221,26 +222,24 @@ def _coverage(
     """The overlap index of the labelled intervals, in plan coordinates. Parts come by
     condition and assembly, each sorted by start, so the merge usually needs no sort."""
     labelled = np.flatnonzero(column >= 0)
-    column, base = column[labelled], base[labelled]
-    plan_starts = base + starts[labelled]
-    key_sorted = bool(
-        np.all((column[1:] > column[:-1]) | ((column[1:] == column[:-1])
-        & (plan_starts[1:] >= plan_starts[:-1])))
-    )  # fmt: skip
+    if labelled.size < column.size:
+        column, base = column[labelled], base[labelled]
+        starts, ends, centres = starts[labelled], ends[labelled], centres[labelled]
+    plan_starts = base + starts
     return Coverage.build(
         num_columns,
         column,
         plan_starts,
-        base + ends[labelled],
-        base + centres[labelled],
-        presorted=key_sorted,
+        base + ends,
+        base + centres,
+        presorted=bool(index_kernels.is_key_sorted(column, plan_starts)),
     )
 
 
 def _lookup(keys: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """Position of each value in ``keys`` (-1 where absent), vectorised."""
-    if keys.size == 0:
+    """Position of each value in ``keys`` (non-negative ids; -1 where absent), vectorised."""
+    if keys.size == 0 or values.size == 0:
         return np.full(values.shape, -1, dtype=np.int64)
-    order = np.argsort(keys, kind="stable")
-    positions = order[np.minimum(np.searchsorted(keys[order], values), keys.size - 1)]
-    return np.where(keys[positions] == values, positions, -1)
+    table = np.full(int(max(keys.max(), values.max())) + 1, -1, dtype=np.int64)
+    table[keys[::-1]] = np.arange(keys.size, dtype=np.int64)[::-1]  # first position wins
+    return table[values]
