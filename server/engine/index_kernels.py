@@ -110,3 +110,30 @@ def is_key_sorted(columns: np.ndarray, starts: np.ndarray) -> bool:
         ):
             return False
     return True
+
+
+@numba.njit(**JIT)
+def column_order(columns: np.ndarray, starts: np.ndarray, num_columns: int) -> np.ndarray:
+    """A stable order by (column, start) for columns in [0, num_columns): a counting sort by
+    column keeps each column's rows in input order, and only a column whose starts are then
+    out of order (two parts of it: ``--append``) is sorted, by a stable merge sort of its
+    own rows (two sorted runs)."""
+    n = starts.shape[0]
+    first = np.zeros(num_columns + 1, np.int64)
+    for i in range(n):
+        first[columns[i] + 1] += 1
+    for c in range(num_columns):
+        first[c + 1] += first[c]
+    fill = first[:-1].copy()
+    order = np.empty(n, np.int64)
+    for i in range(n):
+        order[fill[columns[i]]] = i
+        fill[columns[i]] += 1
+    for c in range(num_columns):
+        low, high = first[c], first[c + 1]
+        for j in range(low + 1, high):
+            if starts[order[j]] < starts[order[j - 1]]:
+                members = order[low:high].copy()
+                order[low:high] = members[np.argsort(starts[members], kind="mergesort")]
+                break
+    return order

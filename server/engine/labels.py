@@ -65,6 +65,14 @@ class SortedIndex:
         return cls(values[order], columns[order].astype(np.int32), first, shift), order
 
 
+def _column_order(columns: np.ndarray, starts: np.ndarray, num_columns: int) -> np.ndarray:
+    """Stable order by (column, start): a counting sort by column (``index_kernels``) when
+    every column is in range, else a lexsort."""
+    if columns.size and int(columns.min()) >= 0 and int(columns.max()) < num_columns:
+        return index_kernels.column_order(columns, starts, num_columns)
+    return np.lexsort((starts, columns))
+
+
 def _shift(last: int, size: int) -> int:
     """Bucket width ``2**shift``: about one value per bucket."""
     return max(0, int(np.ceil(np.log2(max(last, 1) / size))))
@@ -107,7 +115,7 @@ class Coverage:
         if presorted:
             key = (columns, starts, ends)
         else:
-            order = np.lexsort((starts, columns))
+            order = _column_order(columns, starts, num_columns)
             key = (columns[order], starts[order], ends[order])
         merged = index_kernels.merge_sorted(*key)
         piece_columns, piece_starts, piece_ends, max_piece = _cut(*merged)
