@@ -164,3 +164,25 @@ def test_peaksql_migrate_converts_and_sweeps_both(tmp_path: Path, capsys) -> Non
     with engine.connect() as connection:
         assert connection.scalar(sa.select(sa.func.count()).select_from(intervals)) == 0
         assert connection.scalar(sa.select(sa.func.count()).select_from(parts)) == 3
+
+
+def test_a_plan_racing_a_removal_reads_the_rows_again(tmp_path: Path, monkeypatch) -> None:
+    """A removal commits between the plan's read of the parts' rows and its opening of the
+    parts: the folder is gone, the plan reads the rows again and succeeds without it."""
+    from peaksql.server.engine import plan as plan_module
+    from peaksql.server.ingest.intervals import remove_condition
+
+    data_dir = _legacy_copy(tmp_path)
+    engine = open_database(data_dir / "catalog.sqlite", data_dir=data_dir)
+    real, calls = plan_module.part_rows, []
+
+    def racing(connection, wanted):
+        rows = real(connection, wanted)
+        calls.append(len(rows))
+        if len(calls) == 1:
+            remove_condition(engine, "signal")  # rows and folder gone before the plan opens it
+        return rows
+
+    monkeypatch.setattr(plan_module, "part_rows", racing)
+    columns, _ = _plan_labels(engine, data_dir, "")
+    assert calls == [3, 2] and "signal" not in columns

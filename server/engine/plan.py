@@ -74,6 +74,10 @@ class Plan:
         return get_label_mode(self.spec.label).shape(len(self.label_columns), self.inner_length)
 
 
+#: Times a plan reads the parts' rows again when a removal deleted a part it was opening.
+_ATTEMPTS = 3
+
+
 def spec_key(spec: DatasetSpec, where: Where) -> str:
     """A canonical text of everything that shapes a plan: every spec field, the where in
     normal form."""
@@ -109,19 +113,27 @@ def compile_plan(
         where = parse_where(spec.where)
     if intervals is None:
         intervals = IntervalStore(store.data_dir)
-    with engine.connect() as connection:
-        regions = _select_regions(connection, where)
-        if not regions:
-            raise NotFound(
-                f"no chromosome matches the constraint {spec.where!r}"
-                if spec.where.strip()
-                else "the catalog holds no assembly: add one with 'peaksql add-assembly'"
-            )
-        region_ids = [r.id for r in regions]
-        wanted = _condition_ids(connection, spec.conditions) if spec.conditions else None
-        rows = part_rows(connection, wanted)
-        tables = chromosome_tables(connection, {r.assembly_id for r in rows}, region_ids)
-    selected = select_intervals(intervals, rows, tables, where)
+    for attempt in range(_ATTEMPTS):
+        with engine.connect() as connection:
+            regions = _select_regions(connection, where)
+            if not regions:
+                raise NotFound(
+                    f"no chromosome matches the constraint {spec.where!r}"
+                    if spec.where.strip()
+                    else "the catalog holds no assembly: add one with 'peaksql add-assembly'"
+                )
+            region_ids = [r.id for r in regions]
+            wanted = _condition_ids(connection, spec.conditions) if spec.conditions else None
+            rows = part_rows(connection, wanted)
+            tables = chromosome_tables(connection, {r.assembly_id for r in rows}, region_ids)
+        try:
+            selected = select_intervals(intervals, rows, tables, where)
+            break
+        except FileNotFoundError:
+            # a removal committed between reading the rows and opening a part: its folder is
+            # gone, and the rows read again no longer name it
+            if attempt == _ATTEMPTS - 1:
+                raise
     if wanted is None:
         names = {r.condition_id: r.condition for r in rows}
         present = np.flatnonzero(np.bincount(selected.condition_id)) if names else []
