@@ -127,7 +127,7 @@ class Coverage:
         return cls(num_columns, pieces, piece_ends[order], max_piece, point_index)
 
     def covered(self, window_starts: np.ndarray, length: int) -> np.ndarray:
-        """Covered bases of each ``[w, w + length)`` per column, (B, C) int64."""
+        """Covered bases of each ``[w, w + length)`` per column, (B, C) int32."""
         p = self.pieces
         return overlap_kernels.covered_bases(
             _starts(window_starts), length, self.num_columns, p.values, self.ends,

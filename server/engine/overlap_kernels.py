@@ -49,8 +49,8 @@ def covered_bases(
     shift: int,
     max_piece: int,
 ) -> np.ndarray:
-    """Covered bases of ``[w, w + length)`` per column, (B, C) int64."""
-    out = np.zeros((window_starts.shape[0], num_columns), dtype=np.int64)
+    """Covered bases of ``[w, w + length)`` per column, (B, C) int32 (at most ``length``)."""
+    out = np.zeros((window_starts.shape[0], num_columns), dtype=np.int32)
     n = starts.shape[0]
     for i in range(window_starts.shape[0]):
         s = window_starts[i]
@@ -99,8 +99,8 @@ def count_points(
     bucket_first: np.ndarray,
     shift: int,
 ) -> np.ndarray:
-    """Points (sorted, with their column) inside ``[w, w + length)`` per column, (B, C)."""
-    out = np.zeros((window_starts.shape[0], num_columns), dtype=np.int64)
+    """Points (sorted, with their column) inside ``[w, w + length)`` per column, (B, C) int32."""
+    out = np.zeros((window_starts.shape[0], num_columns), dtype=np.int32)
     n = points.shape[0]
     for i in range(window_starts.shape[0]):
         s = window_starts[i]
