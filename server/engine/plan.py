@@ -136,7 +136,7 @@ def compile_plan(
                 raise
     if wanted is None:
         names = {r.condition_id: r.condition for r in rows}
-        present = np.flatnonzero(np.bincount(selected.condition_id)) if names else []
+        present = np.flatnonzero(np.bincount(selected.condition_id, minlength=1))
         column_ids = sorted((int(i) for i in present), key=lambda i: names[i])
         label_columns = [names[i] for i in column_ids]
     else:
