@@ -58,6 +58,19 @@ def resolve_db(value: str | None, data_dir: Path) -> str:
     return db
 
 
+#: Share of the machine's memory the server's plans may take by default.
+PLAN_MEMORY_FRACTION = 0.25
+
+
+def default_plan_memory_budget() -> int:
+    """``PLAN_MEMORY_FRACTION`` of physical memory (4 GiB where the OS does not say)."""
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        total = 16 << 30
+    return int(total * PLAN_MEMORY_FRACTION)
+
+
 @dataclass(frozen=True)
 class Limits:
     """Per-request limits; exceeding one is RESOURCE_EXHAUSTED naming the limit.
@@ -73,6 +86,9 @@ class Limits:
     max_constraint_length: int = 10_000
     max_in_list: int = 1_000
     max_plans: int = 16
+    # -- a shared server that stays up (issue 14) --
+    max_streams: int = 1024
+    plan_memory_budget: int = field(default_factory=default_plan_memory_budget)
 
 
 LIMIT_HELP = {
@@ -83,6 +99,8 @@ LIMIT_HELP = {
     "max_constraint_length": "longest constraint text in characters",
     "max_in_list": "most items in one IN (...) list of a constraint",
     "max_plans": "dataset plans kept in the server's cache (LRU)",
+    "max_streams": "concurrent streams the whole server holds open",
+    "plan_memory_budget": "bytes of plans the server keeps or builds (default: 1/4 of memory)",
 }
 
 
@@ -134,6 +152,13 @@ class ServerConfig:
     statement_timeout_seconds: float = 60.0
     migrate: bool = True
     log_format: str = "json"
+    # -- a shared server that stays up: see peaksql.server.rpc.streams --
+    #: a stream whose client takes no message for this long is closed DEADLINE_EXCEEDED
+    stream_idle_seconds: float = 300.0
+    #: how often the catalog database is probed for the health service
+    db_probe_seconds: float = 5.0
+    #: HTTP/2 keepalive pings to each client (a vanished client frees its streams)
+    keepalive_seconds: float = 30.0
 
     def __post_init__(self) -> None:
         # file settings may arrive as text (flags, environment): Paths from here on

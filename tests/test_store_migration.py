@@ -49,7 +49,7 @@ def test_a_catalog_made_before_the_store_migrates_into_parts(tmp_path: Path) -> 
     old.dispose()
 
     engine = open_database(db, data_dir=data_dir)
-    assert schema_revision(engine) == "0003"
+    assert schema_revision(engine) == "0004"
     with engine.connect() as connection:
         assert connection.scalar(sa.select(sa.func.count()).select_from(intervals)) == 0
         after = dict(
@@ -176,8 +176,8 @@ def test_a_plan_racing_a_removal_reads_the_rows_again(tmp_path: Path, monkeypatc
     engine = open_database(data_dir / "catalog.sqlite", data_dir=data_dir)
     real, calls = plan_module.part_rows, []
 
-    def racing(connection, wanted):
-        rows = real(connection, wanted)
+    def racing(connection, wanted, *rest):
+        rows = real(connection, wanted, *rest)
         calls.append(len(rows))
         if len(calls) == 1:
             remove_condition(engine, "signal")  # rows and folder gone before the plan opens it

@@ -95,6 +95,37 @@ def describe_label_modes() -> str:
     return "\n".join(f"- ``{m.name}``: {m.doc}" for m in LABEL_MODES.values())
 
 
+# --- labels that cannot be known -----------------------------------------------------------
+
+#: ``DatasetSpec.missing``: what a label that cannot be known becomes. A label cannot be
+#: known when its column (condition) has no interval at all on the window's assembly (the
+#: experiment was not done there), e.g. a mouse window of a human-only condition.
+MISSING: dict[str, str] = {
+    "zero": "0, like a window without intervals (bool labels; the default)",
+    "mask": "NaN: labels travel as float32, NaN where not known (mask the loss with ~isnan)",
+}
+
+
+def check_missing(name: str) -> None:
+    """InvalidArgument naming the choices when ``name`` is not one of ``MISSING``."""
+    if name not in MISSING:
+        raise InvalidArgument(f"unknown missing={name!r}; choose one of {', '.join(MISSING)}")
+
+
+def mark_missing(missing: str, labels: np.ndarray, known: np.ndarray) -> np.ndarray:
+    """``labels`` (B, C) or (B, C, L) under option ``missing``, ``known`` (B, C) bool.
+
+    "zero" returns the labels as they are (a column without intervals on an assembly is 0
+    there anyway); "mask" returns float32 labels, NaN for every label of an unknown column.
+    """
+    check_missing(missing)
+    if missing == "zero":
+        return labels
+    marked = labels.astype(np.float32)
+    marked[~known] = np.nan
+    return marked
+
+
 # --- the modes -------------------------------------------------------------------------------
 
 

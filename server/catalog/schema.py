@@ -1,11 +1,15 @@
 """The catalog tables, declared once on one MetaData (SQLAlchemy Core).
 
-assemblies 1-n chromosomes; conditions 1-n parts n-1 assemblies. A part is one condition's
-intervals on one assembly, kept as columnar files in the interval store
-(``interval_store``): its committed row is the only way a reader finds them. ``intervals``
-is the pre-store table of interval rows, kept empty: ``store_migration`` converts the rows
-of an older catalog into parts. Row ids of chromosomes follow ingest order, which fixes the
-order of windows. ``catalog_state`` is one row: the
+assemblies 1-n chromosomes; conditions 1-n parts n-1 assemblies. A condition (an
+experiment, one label column) is independent of assemblies: a part is one condition's
+intervals on one assembly (one ingested file; ``append`` adds more), kept as columnar files
+in the interval store (``interval_store``): its committed row is the only way a reader finds
+them, and ``parts`` is the one table of (condition, assembly) presence (what
+``missing="mask"`` reads). ``condition_metadata`` holds each condition's metadata JSON as
+key-value rows (the constraint columns named by metadata keys). ``intervals`` is the
+pre-store table of interval rows, kept empty: ``store_migration`` converts the rows of an
+older catalog into parts. Row ids of chromosomes follow ingest order, which fixes the order
+of windows. ``catalog_state`` is one row: the
 generation every add and remove bumps (see ``generation``).
 Changes to these tables go through a new Alembic revision in ``migrations/versions``.
 """
@@ -72,12 +76,6 @@ conditions = Table(
     metadata,
     Column("id", Integer, primary_key=True),
     Column("name", String(255), nullable=False, unique=True),
-    Column(
-        "assembly_id",
-        Integer,
-        ForeignKey("assemblies.id", ondelete="CASCADE"),
-        nullable=False,
-    ),
     Column("metadata", Text),
     Column("source_file", String(1024)),
     Column("created_at", DateTime(timezone=True), server_default=func.now()),
@@ -127,6 +125,24 @@ parts = Table(
     Column("source_file", String(1024)),
     Column("created_at", DateTime(timezone=True), server_default=func.now()),
     Index("ix_parts_condition_assembly", "condition_id", "assembly_id"),
+)
+
+#: Longest metadata key the ``condition_metadata`` table holds.
+MAX_METADATA_KEY = 255
+
+condition_metadata = Table(
+    "condition_metadata",
+    metadata,
+    Column(
+        "condition_id",
+        Integer,
+        ForeignKey("conditions.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("key", String(MAX_METADATA_KEY), primary_key=True),  # lowercase: a column name
+    Column("value_text", Text),  # strings; booleans, lists, objects as JSON
+    Column("value_number", Float),  # numbers
+    Index("ix_condition_metadata_key", "key"),
 )
 
 #: Interval columns a file may fill, in insert order.

@@ -63,7 +63,9 @@ environment (a flag given on the command line wins):
   PEAKSQL_LOG_FORMAT          {_SERVER["log_format"]} (default: one JSON object a line) or text
   PEAKSQL_MAX_BATCH_BYTES, PEAKSQL_MAX_BATCH_SIZE, PEAKSQL_MAX_GET_WINDOWS,
   PEAKSQL_MAX_STREAMS_PER_TOKEN, PEAKSQL_MAX_CONSTRAINT_LENGTH, PEAKSQL_MAX_IN_LIST,
-  PEAKSQL_MAX_PLANS            limits (see the --max-* flags); over one: RESOURCE_EXHAUSTED
+  PEAKSQL_MAX_PLANS, PEAKSQL_MAX_STREAMS, PEAKSQL_PLAN_MEMORY_BUDGET
+                              limits (see the --max-* flags); over one: RESOURCE_EXHAUSTED
+  PEAKSQL_STREAM_IDLE, PEAKSQL_DB_PROBE, PEAKSQL_KEEPALIVE   see --stream-idle and so on
 
 The server never writes: ingest and removal are 'peaksql add-*' / 'remove' run against the
 database with the admin role; serve with a read-only role ('peaksql migrate --reader-role').
@@ -219,6 +221,23 @@ def _serve_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--log-format", choices=LOG_FORMATS, help=f"log lines (default {_SERVER['log_format']})"
+    )
+    p.add_argument(
+        "--stream-idle",
+        type=float,
+        help="seconds a stream may wait on a client that stopped reading "
+        f"(default {_SERVER['stream_idle_seconds']:g})",
+    )
+    p.add_argument(
+        "--db-probe",
+        type=float,
+        help=f"seconds between catalog health probes (default {_SERVER['db_probe_seconds']:g})",
+    )
+    p.add_argument(
+        "--keepalive",
+        type=float,
+        help="seconds between keepalive pings to clients "
+        f"(default {_SERVER['keepalive_seconds']:g})",
     )
     defaults = Limits()
     for name in limit_names():

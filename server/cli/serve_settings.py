@@ -36,6 +36,9 @@ _SIMPLE: dict[str, tuple[str, str, Callable[[str], Any]]] = {
     "metrics_host": ("metrics_host", "PEAKSQL_METRICS_HOST", str),
     "statement_timeout_seconds": ("statement_timeout", "PEAKSQL_STATEMENT_TIMEOUT", float),
     "log_format": ("log_format", "PEAKSQL_LOG_FORMAT", str),
+    "stream_idle_seconds": ("stream_idle", "PEAKSQL_STREAM_IDLE", float),
+    "db_probe_seconds": ("db_probe", "PEAKSQL_DB_PROBE", float),
+    "keepalive_seconds": ("keepalive", "PEAKSQL_KEEPALIVE", float),
 }
 
 

@@ -14,25 +14,42 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field, fields
+from typing import Any
 
 import numpy as np
 import sqlalchemy as sa
 
 from peaksql.core.errors import InvalidArgument, NotFound
-from peaksql.core.label_modes import get_label_mode
+from peaksql.core.label_modes import get_label_mode, mark_missing
 from peaksql.core.spec import DatasetSpec
+from peaksql.server.catalog.condition_metadata import metadata_keys
 from peaksql.server.catalog.genome_store import GenomeStore
 from peaksql.server.catalog.interval_store import IntervalStore
-from peaksql.server.catalog.schema import assemblies, chromosomes, conditions
+from peaksql.server.catalog.schema import assemblies, chromosomes
 from peaksql.server.engine import index_kernels
 from peaksql.server.engine.constraints import Where, parse_where
+from peaksql.server.engine.exclusion import (
+    Exclusion,
+    drop_excluded,
+    excluded_condition_ids,
+    load_exclusion,
+)
 from peaksql.server.engine.labels import Coverage
 from peaksql.server.engine.n_filter import drop_n_windows
+from peaksql.server.engine.plan_conditions import (
+    check_condition_names,
+    combine,
+    selected_condition_ids,
+    wanted_condition_ids,
+)
 from peaksql.server.engine.samplings import Source, build_windows
 from peaksql.server.engine.store_rows import (
+    Chromosomes,
+    PartRow,
     Selected,
     chromosome_tables,
     part_rows,
+    presence,
     select_intervals,
 )
 from peaksql.server.engine.windows import WindowSet
@@ -55,7 +72,14 @@ class Plan:
     label_columns: list[str]
     coverage: Coverage
     compile_seconds: float = 0.0
-    _positives: np.ndarray | None = field(default=None, repr=False)
+    #: (A, C) bool: whether label column c has intervals on the plan's assembly a
+    column_presence: np.ndarray = field(default_factory=lambda: np.ones((1, 0), bool))
+    #: (R,) int64: each region's assembly, as a row of ``column_presence``
+    region_part: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    exclusion: Exclusion | None = None
+    _positives: Any = field(default=None, repr=False)
+    #: per-plan state of ``negatives``/``epochs`` (window classes, GC, epoch lists), lazily
+    _training: dict = field(default_factory=dict, repr=False)
 
     @property
     def num_windows(self) -> int:
@@ -72,6 +96,28 @@ class Plan:
     @property
     def label_shape(self) -> tuple[int, ...]:
         return get_label_mode(self.spec.label).shape(len(self.label_columns), self.inner_length)
+
+    @property
+    def label_bits(self) -> int:
+        """Bits one window's labels take on the wire: 1 a label, 32 as float32 (``mask``)."""
+        size = int(np.prod(self.label_shape, dtype=np.int64))
+        return size * (32 if self.spec.missing == "mask" else 1)
+
+    def column_assemblies(self) -> list[list[str]]:
+        """Per label column, the plan's assemblies on which it has intervals."""
+        names: list[str] = [""] * self.column_presence.shape[0]
+        for (assembly, _), part in zip(self.region_names, self.region_part, strict=True):
+            names[part] = assembly
+        return [
+            [names[a] for a in np.flatnonzero(self.column_presence[:, c])]
+            for c in range(len(self.label_columns))
+        ]
+
+    def mark_missing(self, labels: np.ndarray, regions: np.ndarray) -> np.ndarray:
+        """Labels of windows in ``regions`` under the spec's ``missing`` option: a column
+        with no interval on a window's assembly cannot be known there (NaN under "mask")."""
+        known = self.column_presence[self.region_part[regions]]
+        return mark_missing(self.spec.missing, labels, known)
 
 
 #: Times a plan reads the parts' rows again when a removal deleted a part it was opening.
@@ -104,52 +150,110 @@ def compile_plan(
     """Read the small tables once, the matching intervals from the store, and build the
     spec's windows and label coverage.
 
-    ``where`` is the spec's constraint already parsed (under the server's limits); without
-    it the constraint is parsed here with the default limits. ``intervals`` is the store
-    of parts (default: the one beside ``store``'s genomes).
+    ``where`` is the spec's constraint already parsed (under the server's limits, with the
+    catalog's metadata keys); without it the constraint is parsed here with the default
+    limits. ``intervals`` is the store of parts (default: the one beside ``store``'s
+    genomes). Every condition name the spec gives must exist (NotFound, with a
+    did-you-mean); a spec that selects no window raises InvalidArgument saying why.
     """
     began = time.perf_counter()
-    if where is None:
-        where = parse_where(spec.where)
     if intervals is None:
         intervals = IntervalStore(store.data_dir)
     for attempt in range(_ATTEMPTS):
         with engine.connect() as connection:
-            regions = _select_regions(connection, where)
-            if not regions:
-                raise NotFound(
-                    f"no chromosome matches the constraint {spec.where!r}"
-                    if spec.where.strip()
-                    else "the catalog holds no assembly: add one with 'peaksql add-assembly'"
-                )
-            region_ids = [r.id for r in regions]
-            wanted = _condition_ids(connection, spec.conditions) if spec.conditions else None
-            rows = part_rows(connection, wanted)
-            tables = chromosome_tables(connection, {r.assembly_id for r in rows}, region_ids)
+            if where is None:
+                where = parse_where(spec.where, metadata_keys=metadata_keys(connection))
+            read = _read_catalog(connection, spec, where)
         try:
-            selected = select_intervals(intervals, rows, tables, where)
+            selected = select_intervals(intervals, read.rows, read.tables, where)
+            excluded = None
+            if read.excluded:
+                excluded = select_intervals(intervals, read.excluded, read.tables, None)
             break
         except FileNotFoundError:
             # a removal committed between reading the rows and opening a part: its folder is
             # gone, and the rows read again no longer name it
             if attempt == _ATTEMPTS - 1:
                 raise
-    if wanted is None:
-        names = {r.condition_id: r.condition for r in rows}
+    plan = _build(spec, where, store, read, selected, excluded)
+    plan.compile_seconds = time.perf_counter() - began
+    return plan
+
+
+@dataclass(frozen=True)
+class _Read:
+    """What a plan reads from the small tables in one connection."""
+
+    regions: list[sa.Row]
+    wanted: list[int] | None  # spec.conditions' ids
+    rows: list[PartRow]  # parts of the chosen conditions, excluded conditions left out
+    excluded: list[PartRow]  # parts of the excluded conditions
+    known: list[PartRow]  # parts of the label columns to be (presence per assembly)
+    tables: dict[int, Chromosomes]
+
+
+def _read_catalog(connection: sa.Connection, spec: DatasetSpec, where: Where) -> _Read:
+    """Regions, and the parts of the conditions the spec and the condition terms choose
+    (``plan_conditions``: SQL on ``conditions`` and ``condition_metadata`` only)."""
+    check_condition_names(connection, where.condition_names(), "the constraint")
+    regions = _select_regions(connection, where)
+    if not regions:
+        raise NotFound(
+            f"no chromosome matches the constraint {spec.where!r}"
+            if spec.where.strip()
+            else "the catalog holds no assembly: add one with 'peaksql add-assembly'"
+        )
+    wanted = wanted_condition_ids(connection, spec.conditions) if spec.conditions else None
+    chosen = combine(wanted, selected_condition_ids(connection, where))
+    check_condition_names(connection, spec.exclude, "exclude")
+    excluded_ids = set(excluded_condition_ids(connection, spec.exclude))
+    rows = part_rows(connection, chosen, where.metadata_columns)
+    known = rows if wanted is None or chosen == wanted else part_rows(connection, wanted)
+    excluded = part_rows(connection, sorted(excluded_ids)) if excluded_ids else []
+    rows = [row for row in rows if row.condition_id not in excluded_ids]
+    assembly_ids = {row.assembly_id for row in (*rows, *excluded)}
+    tables = chromosome_tables(connection, assembly_ids, [r.id for r in regions])
+    return _Read(regions, wanted, rows, excluded, known, tables)
+
+
+def _build(
+    spec: DatasetSpec,
+    where: Where,
+    store: GenomeStore,
+    read: _Read,
+    selected: Selected,
+    excluded: Selected | None,
+) -> Plan:
+    """The plan of the intervals read: label columns, exclusion, windows, presence."""
+    if read.wanted is None:  # the conditions with a matching interval, by code point
+        names = {r.condition_id: r.condition for r in read.rows}
         present = np.flatnonzero(np.bincount(selected.condition_id, minlength=1))
         column_ids = sorted((int(i) for i in present), key=lambda i: names[i])
         label_columns = [names[i] for i in column_ids]
     else:
-        label_columns, column_ids = list(spec.conditions), wanted
-    plan = _assemble(spec, where, store, regions, label_columns, column_ids, selected)
-    plan.compile_seconds = time.perf_counter() - began
+        label_columns, column_ids = list(spec.conditions), read.wanted
+    regions = read.regions
+    bases = _region_bases(regions)
+    exclusion = load_exclusion(excluded, bases, spec.seq_length, spec.exclude_fraction)
+    plan = _assemble(spec, where, store, regions, label_columns, column_ids, selected, exclusion)
+    assembly_ids = list(dict.fromkeys(r.assembly_id for r in regions))
+    plan.column_presence = presence(read.known, column_ids, assembly_ids)
+    plan.region_part = np.array([assembly_ids.index(r.assembly_id) for r in regions], np.int64)
+    check_windows(plan, int(selected.region.size))
     return plan
+
+
+def _region_bases(regions: list[sa.Row]) -> np.ndarray:
+    """Each region's start in plan coordinates (regions laid end to end)."""
+    lengths = np.array([r.length for r in regions], dtype=np.int64)
+    return np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
 
 
 def _select_regions(connection: sa.Connection, where: Where) -> list[sa.Row]:
     query = (
         sa.select(
             chromosomes.c.id,
+            assemblies.c.id.label("assembly_id"),
             assemblies.c.name.label("assembly"),
             assemblies.c.store_file,
             chromosomes.c.name,
@@ -165,21 +269,6 @@ def _select_regions(connection: sa.Connection, where: Where) -> list[sa.Row]:
     return list(connection.execute(query))
 
 
-def _condition_ids(connection: sa.Connection, names: tuple[str, ...]) -> list[int]:
-    """Ids of the named conditions, in the order given; NotFound names the missing ones."""
-    if len(set(names)) != len(names):
-        raise InvalidArgument("conditions lists a condition twice")
-    found: dict[str, int] = dict(
-        connection.execute(
-            sa.select(conditions.c.name, conditions.c.id).where(conditions.c.name.in_(names))
-        ).all()
-    )
-    missing = [name for name in names if name not in found]
-    if missing:
-        raise NotFound(f"unknown condition(s): {', '.join(missing)}")
-    return [found[name] for name in names]
-
-
 def _assemble(
     spec: DatasetSpec,
     where: Where,
@@ -188,9 +277,10 @@ def _assemble(
     label_columns: list[str],
     column_ids: list[int],
     selected: Selected,
+    exclusion: Exclusion | None = None,
 ) -> Plan:
     lengths = np.array([r.length for r in regions], dtype=np.int64)
-    bases = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+    bases = _region_bases(regions)
     region, starts, ends, centres = (
         selected.region, selected.start, selected.end, selected.centre
     )  # fmt: skip
@@ -200,8 +290,9 @@ def _assemble(
     genomes = [store.open(f) for f in store_files]
     region_assembly = np.array([store_files.index(r.store_file) for r in regions], np.int64)
     store_offsets = np.array([r.offset for r in regions], dtype=np.int64)
-    source = Source(lengths, region, starts, ends, centres)
+    source = Source(lengths, region, starts, ends, centres, exclusion)
     windows: WindowSet = build_windows(spec, source, np.random.default_rng(spec.seed))
+    windows = drop_excluded(windows, exclusion)
     if spec.max_n_fraction is not None:
         region_genomes = [genomes[a] for a in region_assembly]
         windows = drop_n_windows(
@@ -220,6 +311,7 @@ def _assemble(
         windows=windows,
         label_columns=label_columns,
         coverage=coverage,
+        exclusion=exclusion,
     )
 
 
@@ -246,6 +338,27 @@ def _coverage(
         base + centres,
         presorted=bool(index_kernels.is_key_sorted(column, plan_starts)),
     )
+
+
+def check_windows(plan: Plan, num_intervals: int) -> None:
+    """InvalidArgument saying why, when the spec selects no window at all."""
+    if plan.num_windows:
+        return
+    spec = plan.spec
+    longest = int(plan.region_lengths.max())
+    if spec.seq_length > longest:
+        chromosome = plan.region_names[int(plan.region_lengths.argmax())]
+        why = (
+            f"seq_length {spec.seq_length} is longer than every selected chromosome (the "
+            f"longest is {chromosome[1]} of {chromosome[0]}, {longest:,} bp)"
+        )
+    elif spec.sampling == "around_intervals" and num_intervals == 0:
+        why = "no interval matches the constraint and conditions, so around_intervals has none"
+    elif spec.max_n_fraction is not None:
+        why = f"every window has a fraction of N bases over max_n_fraction={spec.max_n_fraction}"
+    else:
+        why = "no window fits the selected regions"
+    raise InvalidArgument(f"the dataset has no window: {why}")
 
 
 def _lookup(keys: np.ndarray, values: np.ndarray) -> np.ndarray:

@@ -51,14 +51,27 @@ class Null:
     comparison is unknown, IS NULL is true."""
 
 
-Column = Numeric | Text | Null
+@dataclass(frozen=True)
+class Metadata:
+    """A condition metadata key over a part (constant: the part's condition has one value).
+
+    As ``constraint_sql.MetadataColumn`` compiles it: a string literal compares with the
+    key's text value, a number with its number value; the other kind (or no value) is NULL;
+    ``IS NULL`` is true when the condition has no value for the key.
+    """
+
+    text: str | None
+    number: float | None
+
+
+Column = Numeric | Text | Null | Metadata
 #: column name -> its Column over the current part (KeyError: not available).
 Columns = Callable[[str], Column]
 
 _TRUE = np.ones((), dtype=bool)
 
 
-def constant(value: str | float | None) -> Column:
+def constant(value: str | float | None) -> Numeric | Text | Null:
     """A column with one value over the whole part (None: NULL)."""
     if value is None:
         return Null()
@@ -95,6 +108,12 @@ def evaluate(node: exp.Expression, columns: Columns) -> Truth:
         value, known = evaluate(node.this, columns)
         return ~value, known
     column = columns(node.this.name)
+    if isinstance(column, Metadata):
+        return _metadata_term(node, column)
+    return _term(node, column)
+
+
+def _term(node: exp.Expression, column: Numeric | Text | Null) -> Truth:
     if isinstance(column, Null):
         unknown = np.zeros((), dtype=bool)
         return (~unknown, _TRUE) if isinstance(node, exp.Is) else (unknown, unknown)
@@ -104,6 +123,28 @@ def evaluate(node: exp.Expression, columns: Columns) -> Truth:
     if isinstance(column, Text):
         return _text_term(node, column)
     return _numeric_term(node, column)
+
+
+def _metadata_term(node: exp.Expression, column: Metadata) -> Truth:
+    """A term on a metadata key: its text or number value by the literal's kind."""
+    text, number = constant(column.text), constant(column.number)
+    if isinstance(node, exp.Is):
+        absent = column.text is None and column.number is None
+        return np.asarray(absent), _TRUE
+    if isinstance(node, exp.Like):
+        return _term(node, text)
+    if isinstance(node, exp.In):
+        texts = [item for item in node.expressions if item.is_string]
+        numbers = [item for item in node.expressions if not item.is_string]
+        parts = [_term(exp.In(this=node.this, expressions=texts), text)] if texts else []
+        if numbers:
+            parts.append(_term(exp.In(this=node.this, expressions=numbers), number))
+        result = parts[0]
+        for part in parts[1:]:
+            result = _or(result, part)
+        return result
+    literal = node.args["low"] if isinstance(node, exp.Between) else node.expression
+    return _term(node, text if literal.is_string else number)
 
 
 def _and(a: Truth, b: Truth) -> Truth:

@@ -2,14 +2,17 @@
 
 SQL reads only small tables here (parts, conditions, assemblies, chromosomes); the intervals
 come from each part's memory-mapped columns, filtered by the constraint's interval terms
-with ``store_filter`` (terms on the condition, assembly or species are evaluated once per
-part: a part they reject is never read).
+with ``store_filter``. Condition terms (``condition`` and metadata keys alone) have already
+chosen the parts' conditions (``plan_conditions``, SQL on the small tables); the label terms
+are evaluated here, and a column constant over a part (its condition's name and metadata
+values, its assembly, species) is one 0-d value: a part that a constant term rejects is
+never read.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import sqlalchemy as sa
@@ -23,9 +26,16 @@ from peaksql.server.catalog.interval_store import (
     IntervalStore,
     Part,
 )
-from peaksql.server.catalog.schema import assemblies, chromosomes, conditions, intervals, parts
+from peaksql.server.catalog.schema import (
+    assemblies,
+    chromosomes,
+    condition_metadata,
+    conditions,
+    intervals,
+    parts,
+)
 from peaksql.server.engine.constraints import Where
-from peaksql.server.engine.store_filter import Column, Numeric, Text, constant, select
+from peaksql.server.engine.store_filter import Column, Metadata, Numeric, Text, constant, select
 
 
 @dataclass(frozen=True)
@@ -38,6 +48,10 @@ class PartRow:
     assembly_id: int
     assembly: str
     species: str | None
+    #: the metadata keys the constraint names: (text, number) of this part's condition
+    metadata: dict[str, tuple[str | None, float | None]] = field(
+        default_factory=dict, compare=False, hash=False
+    )
 
 
 @dataclass(frozen=True)
@@ -52,8 +66,13 @@ class Selected:
     condition_id: np.ndarray
 
 
-def part_rows(connection: sa.Connection, condition_ids: list[int] | None) -> list[PartRow]:
-    """Committed parts (of ``condition_ids`` if given), by condition name then assembly id."""
+def part_rows(
+    connection: sa.Connection,
+    condition_ids: list[int] | None,
+    metadata_keys: Collection[str] = (),
+) -> list[PartRow]:
+    """Committed parts (of ``condition_ids`` if given), by condition name then assembly id,
+    each with its condition's values of ``metadata_keys``."""
     _refuse_legacy_rows(connection)
     query = (
         sa.select(
@@ -70,7 +89,41 @@ def part_rows(connection: sa.Connection, condition_ids: list[int] | None) -> lis
     if condition_ids is not None:
         query = query.where(parts.c.condition_id.in_(condition_ids))
     rows = [PartRow(*row) for row in connection.execute(query)]
+    if metadata_keys and rows:
+        values = _metadata_values(connection, {r.condition_id for r in rows}, metadata_keys)
+        empty = dict.fromkeys(metadata_keys, (None, None))
+        rows = [replace(r, metadata={**empty, **values.get(r.condition_id, {})}) for r in rows]
     return sorted(rows, key=lambda r: r.condition)  # code-point order, stable
+
+
+def _metadata_values(
+    connection: sa.Connection, condition_ids: set[int], keys: Collection[str]
+) -> dict[int, dict[str, tuple[str | None, float | None]]]:
+    query = sa.select(
+        condition_metadata.c.condition_id,
+        condition_metadata.c.key,
+        condition_metadata.c.value_text,
+        condition_metadata.c.value_number,
+    ).where(
+        condition_metadata.c.condition_id.in_(sorted(condition_ids)),
+        condition_metadata.c.key.in_(sorted(keys)),
+    )
+    values: dict[int, dict[str, tuple[str | None, float | None]]] = {}
+    for condition_id, key, text, number in connection.execute(query):
+        values.setdefault(condition_id, {})[key] = (text, number)
+    return values
+
+
+def presence(rows: list[PartRow], condition_ids: list[int], assembly_ids: list[int]) -> np.ndarray:
+    """(A, C) bool: whether condition ``condition_ids[c]`` has a part among ``rows`` on
+    assembly ``assembly_ids[a]`` (``rows`` read for at least those conditions)."""
+    present = np.zeros((len(assembly_ids), len(condition_ids)), dtype=bool)
+    column = {c: k for k, c in enumerate(condition_ids)}
+    line = {a: k for k, a in enumerate(assembly_ids)}
+    for row in rows:
+        if row.condition_id in column and row.assembly_id in line:
+            present[line[row.assembly_id], column[row.condition_id]] = True
+    return present
 
 
 def _refuse_legacy_rows(connection: sa.Connection) -> None:
@@ -128,6 +181,8 @@ def part_columns(part: Part, row: PartRow, table: Chromosomes) -> Callable[[str]
 
     def make(name: str) -> Column:
         known = np.ones((), dtype=bool)
+        if name in row.metadata:
+            return Metadata(*row.metadata[name])
         if name in ("condition", "assembly", "species"):
             return constant({"condition": row.condition, "assembly": row.assembly}.get(
                 name, row.species))  # fmt: skip
@@ -162,14 +217,16 @@ def select_intervals(
     store: IntervalStore,
     rows: list[PartRow],
     tables: dict[int, Chromosomes],
-    where: Where,
+    where: Where | None,
 ) -> Selected:
-    """The intervals of ``rows``' parts in the selected regions that the interval terms keep."""
+    """The intervals of ``rows``' parts in the selected regions that the label terms keep
+    (every one without ``where``; the condition terms chose ``rows`` already)."""
+    terms = () if where is None else where.label_terms
     pieces: list[tuple[np.ndarray, ...]] = []
     for row in rows:
         part = store.part(row.path)
         table = tables[row.assembly_id]
-        chosen = select(where.interval_terms, part_columns(part, row, table))
+        chosen = select(terms, part_columns(part, row, table))
         if chosen is None:
             continue
         region = table.region[part.chrom]

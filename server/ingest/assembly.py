@@ -23,8 +23,9 @@ from peaksql.server.catalog import queries
 from peaksql.server.catalog.generation import bump_generation
 from peaksql.server.catalog.genome_store import ChromosomeRecord, GenomeStore
 from peaksql.server.catalog.interval_store import bind_data_dir, delete_parts
+from peaksql.server.catalog.parts import delete_assembly_parts
 from peaksql.server.catalog.queries import AssemblyRecord
-from peaksql.server.catalog.schema import assemblies, chromosomes, conditions, intervals, parts
+from peaksql.server.catalog.schema import assemblies, chromosomes, intervals
 from peaksql.server.ingest.genome_writer import write_store
 from peaksql.server.ingest.scratch import scratch_folder
 
@@ -110,7 +111,8 @@ def _commit(
 
 
 def remove_assembly(engine: sa.Engine, data_dir: Path, name: str) -> None:
-    """Delete an assembly with its chromosomes, conditions and intervals, then its store file.
+    """Delete an assembly with its chromosomes, intervals and the conditions that have
+    intervals on no other assembly, then its store file.
 
     Dependent rows are deleted explicitly (not only by ON DELETE CASCADE) so that a SQLite
     connection without ``PRAGMA foreign_keys`` leaves no orphans.
@@ -123,22 +125,9 @@ def remove_assembly(engine: sa.Engine, data_dir: Path, name: str) -> None:
             known = queries.assembly_names(connection)
             raise NotFound(f"no assembly {name!r}; known: {', '.join(known) or 'none'}")
         chromosome_ids = sa.select(chromosomes.c.id).where(chromosomes.c.assembly_id == row.id)
-        condition_ids = sa.select(conditions.c.id).where(conditions.c.assembly_id == row.id)
-        connection.execute(
-            intervals.delete().where(
-                intervals.c.chromosome_id.in_(chromosome_ids)
-                | intervals.c.condition_id.in_(condition_ids)
-            )
-        )
-        removed_parts = list(
-            connection.scalars(sa.select(parts.c.path).where(parts.c.assembly_id == row.id))
-        )
-        connection.execute(
-            parts.delete().where(
-                (parts.c.assembly_id == row.id) | parts.c.condition_id.in_(condition_ids)
-            )
-        )
-        connection.execute(conditions.delete().where(conditions.c.assembly_id == row.id))
+        connection.execute(intervals.delete().where(intervals.c.chromosome_id.in_(chromosome_ids)))
+        # its parts, and the conditions that lived only here
+        removed_parts = delete_assembly_parts(connection, row.id)
         connection.execute(chromosomes.delete().where(chromosomes.c.assembly_id == row.id))
         connection.execute(assemblies.delete().where(assemblies.c.id == row.id))
         bump_generation(connection)

@@ -15,7 +15,8 @@ import sqlalchemy as sa
 from sqlalchemy import Connection
 
 from peaksql.core.errors import AlreadyExists, InvalidArgument
-from peaksql.server.catalog.schema import assemblies, conditions
+from peaksql.server.catalog.condition_metadata import metadata_rows, replace_metadata_rows
+from peaksql.server.catalog.schema import conditions
 
 _MAX_CONDITION_NAME = 255
 
@@ -61,17 +62,17 @@ def condition_names(connection: Connection) -> str:
 def check_condition(
     connection: Connection, file: IngestFile, assembly_id: int, options: Options
 ) -> None:
-    """Refuse a taken name (without ``append``) or another assembly's condition before
-    reading any file; ``_condition_id`` checks again inside the committing transaction."""
-    existing = connection.execute(
-        sa.select(conditions.c.id, conditions.c.assembly_id).where(
-            conditions.c.name == file.condition
-        )
-    ).first()
-    if existing is not None:
-        _check_existing(connection, file, existing.assembly_id, assembly_id, options)
-        if not options.append:
-            _refuse_taken(file)
+    """Refuse a taken name without ``append``, or metadata no constraint could name, before
+    reading any file; ``condition_id`` checks again inside the committing transaction. A
+    condition may hold intervals of several assemblies: ``append`` of another assembly's
+    file adds a part there."""
+    del assembly_id  # a condition belongs to no single assembly
+    metadata_rows(options.metadata or {})
+    existing = connection.scalar(
+        sa.select(conditions.c.id).where(conditions.c.name == file.condition)
+    )
+    if existing is not None and not options.append:
+        _refuse_taken(file)
 
 
 def refuse_repeated_names(files: list[IngestFile], options: Options) -> None:
@@ -88,28 +89,30 @@ def refuse_repeated_names(files: list[IngestFile], options: Options) -> None:
 def condition_id(
     connection: Connection, file: IngestFile, assembly_id: int, options: Options
 ) -> int:
-    """The id of the condition to fill: a new row, or with ``append`` the existing one."""
+    """The id of the condition to fill: a new row, or with ``append`` the existing one (on
+    this or another assembly). Metadata rows (``condition_metadata``) follow the metadata
+    JSON; the caller adds the ``parts`` row of ``assembly_id``."""
+    del assembly_id
     metadata = options.metadata
     existing = connection.execute(
-        sa.select(conditions.c.id, conditions.c.assembly_id, conditions.c.metadata).where(
-            conditions.c.name == file.condition
-        )
+        sa.select(conditions.c.id, conditions.c.metadata).where(conditions.c.name == file.condition)
     ).first()
     if existing is None:
         inserted = connection.execute(
             conditions.insert().values(
                 name=file.condition,
-                assembly_id=assembly_id,
                 metadata=_metadata_text(metadata),
                 source_file=str(file.path.resolve()),
             )
         )
-        return int(inserted.inserted_primary_key[0])
-    _check_existing(connection, file, existing.assembly_id, assembly_id, options)
+        new_id = int(inserted.inserted_primary_key[0])
+        replace_metadata_rows(connection, new_id, metadata or {})
+        return new_id
     if not options.append:
         _refuse_taken(file)
     if metadata:
         merged = {**json.loads(existing.metadata or "{}"), **metadata}
+        replace_metadata_rows(connection, int(existing.id), merged)
         connection.execute(
             conditions.update()
             .where(conditions.c.id == existing.id)
@@ -132,20 +135,3 @@ def _refuse_taken(file: IngestFile) -> None:
         f"{file.path}: condition {file.condition!r} already exists; pass append=True "
         "(--append) to add these intervals to it, or choose another condition name"
     )
-
-
-def _check_existing(
-    connection: Connection,
-    file: IngestFile,
-    existing_assembly: int,
-    assembly_id: int,
-    options: Options,
-) -> None:
-    if existing_assembly != assembly_id:
-        other = connection.scalar(
-            sa.select(assemblies.c.name).where(assemblies.c.id == existing_assembly)
-        )
-        raise InvalidArgument(
-            f"{file.path}: condition {file.condition!r} belongs to assembly {other!r}, "
-            f"not {options.assembly!r}; a condition holds intervals of one assembly"
-        )

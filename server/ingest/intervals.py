@@ -31,7 +31,8 @@ from peaksql.server.catalog import queries
 from peaksql.server.catalog.columns import OPTIONAL_FIELDS
 from peaksql.server.catalog.generation import bump_generation
 from peaksql.server.catalog.interval_store import data_dir_of, delete_parts, sweep, writer_lock
-from peaksql.server.catalog.schema import chromosomes, conditions, parts
+from peaksql.server.catalog.parts import delete_condition_rows, insert_part
+from peaksql.server.catalog.schema import chromosomes, conditions
 from peaksql.server.ingest import formats
 from peaksql.server.ingest.chromosomes import ChromosomeResolver, describe_skipped
 from peaksql.server.ingest.condition_rows import (
@@ -115,8 +116,9 @@ def add_data_files(
     """Store the intervals of every file in ``paths``, all or nothing (module docstring).
 
     Each file becomes condition ``condition`` (default: the file's stem) of ``assembly``; a
-    taken condition name raises AlreadyExists unless ``append`` (the intervals then join it;
-    it must belong to ``assembly``; ``metadata`` given then updates its metadata key by key).
+    taken condition name raises AlreadyExists unless ``append`` (the intervals then join it,
+    on this or another assembly; ``metadata`` given then updates its metadata key by key). A
+    metadata key named like a built-in constraint column raises InvalidArgument.
     ``fmt`` defaults to the extension's, except that a 10-column ``.bed`` file is read as
     narrowPeak (``DataInfo.note`` says so). Chromosome names resolve through aliases
     (``chromosomes``); ``skip_unknown_chromosomes`` skips and counts lines on unknown ones.
@@ -169,14 +171,13 @@ def _commit(
     with engine.begin() as connection:
         for (file, info), name in zip(parsed, written, strict=True):
             owner = condition_id(connection, file, assembly_id, options)
-            connection.execute(
-                parts.insert().values(
-                    condition_id=owner,
-                    assembly_id=assembly_id,
-                    path=name,
-                    num_intervals=info.num_intervals,
-                    source_file=str(file.path.resolve()),
-                )
+            insert_part(
+                connection,
+                owner,
+                assembly_id,
+                name,
+                info.num_intervals,
+                str(file.path.resolve()),
             )
         bump_generation(connection)
 
@@ -258,17 +259,12 @@ def remove_condition(engine: Engine, name: str, *, data_dir: Path | None = None)
             raise NotFound(
                 f"no condition {name!r}; the conditions are: {condition_names(connection)}"
             )
-        rows = connection.execute(
-            sa.select(parts.c.path, parts.c.num_intervals).where(
-                parts.c.condition_id == condition_id
-            )
-        ).all()
-        connection.execute(parts.delete().where(parts.c.condition_id == condition_id))
+        rows = delete_condition_rows(connection, condition_id)
         connection.execute(conditions.delete().where(conditions.c.id == condition_id))
         bump_generation(connection)
     if rows:
-        delete_parts(data_dir_of(engine, data_dir), [row.path for row in rows])
-    return int(sum(row.num_intervals for row in rows))
+        delete_parts(data_dir_of(engine, data_dir), [path for path, _ in rows])
+    return int(sum(count for _, count in rows))
 
 
 def _target_assembly(

@@ -1,11 +1,13 @@
 """Convert an older catalog's interval rows (the ``intervals`` table) into store parts.
 
 Runs from ``open_database(db, data_dir=...)`` (so ``peaksql migrate`` and every command
-that opens the catalog with its data dir), after the Alembic upgrade: per condition, its rows
-are read into one part (sorted, fsynced, renamed into place), then one transaction inserts the
-``parts`` row, deletes the condition's interval rows and bumps the generation. A crash
-leaves either the rows (the part folder is an orphan, swept next time) or the part: running
-it again finishes the job, and a catalog without interval rows costs one SELECT.
+that opens the catalog with its data dir), after the Alembic upgrade: per (condition,
+assembly), its rows are read into one part (sorted, fsynced, renamed into place), then one
+transaction inserts the ``parts`` row (the condition's presence there: revision 0004 drops
+``condition_parts``, so this recreates it), deletes those interval rows and bumps the
+generation. A crash leaves either the rows (the part folder is an orphan, swept next time)
+or the part: running it again finishes the job, and a catalog without interval rows costs
+one SELECT.
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ from peaksql.server.catalog.interval_store import (
     delete_parts,
     writer_lock,
 )
-from peaksql.server.catalog.schema import chromosomes, conditions, intervals, parts
+from peaksql.server.catalog.parts import insert_part
+from peaksql.server.catalog.schema import chromosomes, conditions, intervals
 from peaksql.server.ingest.intervals import sweep_orphans
 from peaksql.server.ingest.store_writer import PartBuilder
 
@@ -36,9 +39,12 @@ def convert_legacy_intervals(engine: sa.Engine, data_dir: Path) -> list[str]:
     with engine.connect() as connection:
         pending = list(
             connection.execute(
-                sa.select(conditions.c.id, conditions.c.name, conditions.c.assembly_id)
-                .where(sa.exists().where(intervals.c.condition_id == conditions.c.id))
-                .order_by(conditions.c.id)
+                sa.select(conditions.c.id, conditions.c.name, chromosomes.c.assembly_id)
+                .select_from(intervals)
+                .join(conditions, conditions.c.id == intervals.c.condition_id)
+                .join(chromosomes, chromosomes.c.id == intervals.c.chromosome_id)
+                .distinct()
+                .order_by(conditions.c.id, chromosomes.c.assembly_id)
             )
         )
     if not pending:
@@ -46,7 +52,7 @@ def convert_legacy_intervals(engine: sa.Engine, data_dir: Path) -> list[str]:
     sweep_orphans(engine, data_dir)
     for condition_id, _, assembly_id in pending:
         _convert(engine, data_dir, int(condition_id), int(assembly_id))
-    return [name for _, name, _ in pending]
+    return list(dict.fromkeys(name for _, name, _ in pending))
 
 
 def _convert(engine: sa.Engine, data_dir: Path, condition_id: int, assembly_id: int) -> None:
@@ -69,7 +75,7 @@ def _convert(engine: sa.Engine, data_dir: Path, condition_id: int, assembly_id: 
         )
         fields = ("chromosome_id", "start", "end", *FLOAT_FIELDS, *INTEGER_FIELDS, *TEXT_FIELDS)
         query = sa.select(*(intervals.c[f] for f in fields)).where(
-            intervals.c.condition_id == condition_id
+            intervals.c.condition_id == condition_id, intervals.c.chromosome_id.in_(ids)
         )
         cursor = connection.execute(query).cursor
         while rows := cursor.fetchmany(_FETCH):
@@ -78,16 +84,12 @@ def _convert(engine: sa.Engine, data_dir: Path, condition_id: int, assembly_id: 
         name = builder.write(data_dir)
         try:
             with engine.begin() as connection:
+                insert_part(connection, condition_id, assembly_id, name, len(builder))
                 connection.execute(
-                    parts.insert().values(
-                        condition_id=condition_id,
-                        assembly_id=assembly_id,
-                        path=name,
-                        num_intervals=len(builder),
+                    intervals.delete().where(
+                        intervals.c.condition_id == condition_id,
+                        intervals.c.chromosome_id.in_(ids),
                     )
-                )
-                connection.execute(
-                    intervals.delete().where(intervals.c.condition_id == condition_id)
                 )
                 bump_generation(connection)
         except BaseException:
