@@ -16,6 +16,8 @@ Changes to these tables go through a new Alembic revision in ``migrations/versio
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import (
     BigInteger,
     CheckConstraint,
@@ -32,6 +34,7 @@ from sqlalchemy import (
     UniqueConstraint,
     func,
 )
+from sqlalchemy.types import TypeEngine
 
 from peaksql.server.catalog.columns import COLUMNS, OPTIONAL_FIELDS, ColumnDef
 
@@ -40,7 +43,11 @@ metadata = MetaData()
 
 def _stored_column(column: ColumnDef) -> Column:
     """The ``intervals`` column of one stored entry of the column table (nullable)."""
-    kind = {"text": String(column.max_length), "integer": BigInteger, "float": Float}
+    kind: dict[str, TypeEngine[Any]] = {
+        "text": String(column.max_length),
+        "integer": BigInteger(),
+        "float": Float(),
+    }
     return Column(column.name, kind[column.kind])
 
 

@@ -121,7 +121,6 @@ def positive_counts(plan: Plan, chunk: int = 65_536) -> np.ndarray:
         indices = np.arange(begin, min(begin + chunk, plan.num_windows), dtype=np.int64)
         regions, starts = plan.windows.locate(indices)
         labels = label_windows(plan, regions, starts)
-        if labels.ndim == 3:
-            labels = labels.any(axis=2)
-        counts += labels.sum(axis=0)
+        positive = labels.any(axis=2) if labels.ndim == 3 else labels
+        counts += positive.sum(axis=0)
     return counts

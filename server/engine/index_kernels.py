@@ -12,16 +12,15 @@ for a crowded bucket: peaks many conditions share). The bucket counts are the in
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 
-from peaksql.server.engine.kernels import JIT
+from peaksql.server.engine.jit import kernel
 
 #: A bucket with more values than this is sorted with a merge sort, not an insertion sort.
 _INSERTION_MAX = 32
 
 
-@numba.njit(**JIT)
+@kernel
 def merge_sorted(
     columns: np.ndarray, starts: np.ndarray, ends: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -45,7 +44,7 @@ def merge_sorted(
     return out_columns[: k + 1], out_starts[: k + 1], out_ends[: k + 1]
 
 
-@numba.njit(**JIT)
+@kernel
 def cut_pieces(
     columns: np.ndarray, starts: np.ndarray, ends: np.ndarray, max_piece: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -67,7 +66,7 @@ def cut_pieces(
     return out_columns, out_starts, out_ends
 
 
-@numba.njit(**JIT)
+@kernel
 def bucket_order(values: np.ndarray, shift: int) -> tuple[np.ndarray, np.ndarray]:
     """(order, first): ``values[order]`` ascending (stable), and ``first[q]`` the number of
     values below ``q << shift`` for q in 0 .. (max >> shift) + 1. Values must be >= 0."""
@@ -101,7 +100,7 @@ def bucket_order(values: np.ndarray, shift: int) -> tuple[np.ndarray, np.ndarray
     return order, first
 
 
-@numba.njit(**JIT)
+@kernel
 def is_key_sorted(columns: np.ndarray, starts: np.ndarray) -> bool:
     """Whether rows are sorted by (column, start): one pass, no temporaries."""
     for i in range(1, starts.shape[0]):
@@ -112,7 +111,7 @@ def is_key_sorted(columns: np.ndarray, starts: np.ndarray) -> bool:
     return True
 
 
-@numba.njit(**JIT)
+@kernel
 def column_order(columns: np.ndarray, starts: np.ndarray, num_columns: int) -> np.ndarray:
     """A stable order by (column, start) for columns in [0, num_columns): a counting sort by
     column keeps each column's rows in input order, and only a column whose starts are then

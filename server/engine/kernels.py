@@ -9,13 +9,12 @@ space (see ``peaksql.server.engine.plan``).
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 
-JIT = {"nogil": True, "cache": True, "boundscheck": False}
+from peaksql.server.engine.jit import kernel
 
 
-@numba.njit(**JIT)
+@kernel
 def gather_pack(genome: np.ndarray, starts: np.ndarray, seq_length: int, out: np.ndarray) -> None:
     """Pack ``genome[s:s + seq_length]`` for each s into rows of ``out`` (4 bits a base).
 
@@ -35,7 +34,7 @@ def gather_pack(genome: np.ndarray, starts: np.ndarray, seq_length: int, out: np
             row[half] = (source[seq_length - 1] & low) << shift
 
 
-@numba.njit(**JIT)
+@kernel
 def code_runs(genome: np.ndarray, begin: int, end: int, mask: int) -> tuple:
     """Runs of bases whose 4-bit code equals ``mask`` in ``genome[begin:end]``: (starts, ends)."""
     run_starts = []
@@ -58,7 +57,7 @@ _C1 = np.uint64(0xBF58476D1CE4E5B9)
 _C2 = np.uint64(0x94D049BB133111EB)
 
 
-@numba.njit(**JIT)
+@kernel
 def feistel_walk(positions: np.ndarray, keys: np.ndarray, num_bits: int, limit: int) -> np.ndarray:
     """π of ``order.EpochOrder`` per element: Feistel rounds, cycle-walked into [0, limit).
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from peaksql.server.engine.kernels import JIT
+from peaksql.server.engine.jit import kernel
 
 
 @numba.njit(inline="always")
@@ -37,7 +37,7 @@ def _first_at_least(values: np.ndarray, bucket_first: np.ndarray, shift: int, x:
     return lo
 
 
-@numba.njit(**JIT)
+@kernel
 def covered_bases(
     window_starts: np.ndarray,
     length: int,
@@ -63,7 +63,7 @@ def covered_bases(
     return out
 
 
-@numba.njit(**JIT)
+@kernel
 def covered_mask(
     window_starts: np.ndarray,
     length: int,
@@ -89,7 +89,7 @@ def covered_mask(
     return out
 
 
-@numba.njit(**JIT)
+@kernel
 def count_points(
     window_starts: np.ndarray,
     length: int,

@@ -159,10 +159,11 @@ def compile_plan(
     began = time.perf_counter()
     if intervals is None:
         intervals = IntervalStore(store.data_dir)
+    if where is None:
+        with engine.connect() as connection:
+            where = parse_where(spec.where, metadata_keys=metadata_keys(connection))
     for attempt in range(_ATTEMPTS):
         with engine.connect() as connection:
-            if where is None:
-                where = parse_where(spec.where, metadata_keys=metadata_keys(connection))
             read = _read_catalog(connection, spec, where)
         try:
             selected = select_intervals(intervals, read.rows, read.tables, where)

@@ -10,10 +10,10 @@ dataset. The samplings themselves live in
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 
 from peaksql.core.errors import InvalidArgument
+from peaksql.server.engine.jit import kernel
 
 #: Most windows a listed (random, around-interval, N-filtered) plan may hold.
 MAX_LISTED_WINDOWS = 200_000_000
@@ -106,7 +106,7 @@ class DrawnWindows(WindowSet):
         return counts
 
 
-@numba.njit(nogil=True, cache=True)
+@kernel
 def _mix(key: np.uint64, k: np.int64) -> np.uint64:
     """``splitmix64(key, [k])`` for one counter, in numba."""
     z = key + np.uint64(k + 1) * _GOLDEN
@@ -115,8 +115,8 @@ def _mix(key: np.uint64, k: np.int64) -> np.uint64:
     return z ^ (z >> np.uint64(31))
 
 
-@numba.njit(nogil=True, cache=True)
-def _position(first: np.ndarray, draw: np.int64) -> np.int64:
+@kernel
+def _position(first: np.ndarray, draw: np.int64) -> int:
     """The region of valid position ``draw``: ``searchsorted(first, draw, 'right') - 1``."""
     lo, hi = 0, first.shape[0]
     while lo < hi:
@@ -128,7 +128,7 @@ def _position(first: np.ndarray, draw: np.int64) -> np.int64:
     return lo - 1
 
 
-@numba.njit(nogil=True, cache=True)
+@kernel
 def _draw(
     key: np.uint64, indices: np.ndarray, first: np.ndarray, regions: np.ndarray, starts: np.ndarray
 ) -> None:
@@ -140,7 +140,7 @@ def _draw(
         starts[i] = draw - first[region]
 
 
-@numba.njit(nogil=True, cache=True)
+@kernel
 def _count_draws(key: np.uint64, num_windows: int, first: np.ndarray, counts: np.ndarray) -> None:
     total = np.uint64(first[-1])
     for k in range(num_windows):

@@ -151,6 +151,7 @@ def _insert_rows(
             store_file=store_file,
         )
     )
+    assert result.inserted_primary_key is not None  # an INSERT of one row
     assembly_id = result.inserted_primary_key[0]
     if records:
         connection.execute(

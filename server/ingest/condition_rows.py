@@ -105,6 +105,7 @@ def condition_id(
                 source_file=str(file.path.resolve()),
             )
         )
+        assert inserted.inserted_primary_key is not None  # an INSERT of one row
         new_id = int(inserted.inserted_primary_key[0])
         replace_metadata_rows(connection, new_id, metadata or {})
         return new_id

@@ -12,7 +12,9 @@ one SELECT.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import sqlalchemy as sa
@@ -98,7 +100,7 @@ def _convert(engine: sa.Engine, data_dir: Path, condition_id: int, assembly_id: 
 
 
 def _columns(
-    rows: list[tuple], fields: tuple[str, ...], position: dict[int, int], offsets: dict[int, int]
+    rows: Sequence[Any], fields: tuple[str, ...], position: dict[int, int], offsets: dict[int, int]
 ) -> dict[str, object]:
     """Fetched rows -> the columns ``PartBuilder.add_columns`` takes (NULL as NaN/-1/None)."""
     by_field = dict(zip(fields, zip(*rows, strict=True), strict=True))
