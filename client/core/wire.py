@@ -23,8 +23,9 @@ one that draws per base also resolves the masks first. A gap is all zeros under 
 To add one: a function here under ``@ambiguity_policy("name")`` and a test.
 
 Labels. ``(data, shape, dtype)``: ``bool`` labels are ``np.packbits`` of the row-major
-flattened array (first label in the high bit, the last byte zero-padded); ``float32``
-labels are their raw little-endian bytes.
+flattened array (first label in the high bit, the last byte zero-padded); ``float32``,
+``float16`` (signal labels under ``label_wire_dtype="float16"``: half the bytes) and
+``int32`` (class indices) labels are their raw little-endian bytes, row-major.
 """
 
 from __future__ import annotations
@@ -39,7 +40,9 @@ import numpy as np
 from peaksql.core.alphabet import MASK_BITS, POPCOUNT
 from peaksql.core.errors import InvalidArgument
 
-LABEL_DTYPES: tuple[str, ...] = ("bool", "float32")
+LABEL_DTYPES: tuple[str, ...] = ("bool", "float32", "float16", "int32")
+#: wire dtype name -> its little-endian numpy dtype (every one but bool).
+_RAW_LABELS = {"float32": "<f4", "float16": "<f2", "int32": "<i4"}
 
 #: mask -> its four bits (A, C, G, T) as 0/1.
 _MASK_BITS_TABLE = np.array([[(m >> s) & 1 for s in (3, 2, 1, 0)] for m in range(16)], np.uint8)
@@ -265,13 +268,18 @@ def unpack_sequences(
 
 
 def pack_labels(labels: np.ndarray) -> tuple[bytes, tuple[int, ...], str]:
-    """Labels -> (data, shape, dtype name): bool bit-packed, float as little-endian float32."""
+    """Labels -> (data, shape, dtype name): bool bit-packed; float16 as float16, other
+    floats as float32; integers as int32 (all little-endian)."""
     labels = np.asarray(labels)
     if labels.dtype == np.bool_:
         return np.packbits(labels.reshape(-1)).tobytes(), labels.shape, "bool"
+    if labels.dtype == np.float16:
+        return labels.astype("<f2", copy=False).tobytes(), labels.shape, "float16"
     if labels.dtype.kind == "f":
-        return labels.astype("<f4").tobytes(), labels.shape, "float32"
-    raise InvalidArgument(f"labels must be bool or floating, got dtype {labels.dtype}")
+        return labels.astype("<f4", copy=False).tobytes(), labels.shape, "float32"
+    if labels.dtype.kind in "iu":
+        return labels.astype("<i4", copy=False).tobytes(), labels.shape, "int32"
+    raise InvalidArgument(f"labels must be bool, integer or floating, got dtype {labels.dtype}")
 
 
 def unpack_labels(data: bytes | memoryview, shape: tuple[int, ...], dtype: str) -> np.ndarray:
@@ -284,9 +292,10 @@ def unpack_labels(data: bytes | memoryview, shape: tuple[int, ...], dtype: str) 
     if dtype == "bool":
         expected = (count + 7) // 8
         values = np.unpackbits(raw, count=count).astype(np.bool_) if raw.size == expected else None
-    elif dtype == "float32":
-        expected = 4 * count
-        values = raw.view("<f4").astype(np.float32) if raw.size == expected else None
+    elif dtype in _RAW_LABELS:
+        item = np.dtype(_RAW_LABELS[dtype])
+        expected = item.itemsize * count
+        values = raw.view(item).astype(item.newbyteorder("=")) if raw.size == expected else None
     else:
         raise InvalidArgument(f"unknown label dtype {dtype!r}; choose one of {LABEL_DTYPES}")
     if values is None:

@@ -67,7 +67,10 @@ def gather_sequences(plan: Plan, regions: np.ndarray, starts: np.ndarray) -> np.
 def label_windows(plan: Plan, regions: np.ndarray, starts: np.ndarray) -> np.ndarray:
     """Labels of each window over its centred inner range."""
     inner_starts = plan.region_bases[regions] + starts + plan.inner_offset
-    return labels_of(plan.coverage, plan.spec, inner_starts, plan.inner_length)
+    labels = labels_of(plan.coverage, plan.spec, inner_starts, plan.inner_length)
+    if labels.dtype.kind == "f" and plan.spec.label_wire_dtype == "float16":
+        return labels.astype(np.float16)  # the wire form the request asked for
+    return labels
 
 
 def iter_batches(
@@ -102,7 +105,17 @@ def positive_counts(plan: Plan, chunk: int = 65_536) -> np.ndarray:
         indices = np.arange(begin, min(begin + chunk, plan.num_windows), dtype=np.int64)
         regions, starts = plan.windows.locate(indices)
         labels = label_windows(plan, regions, starts)
-        if labels.ndim == 3:
-            labels = labels.any(axis=2)
-        counts += labels.sum(axis=0)
+        counts += _positives(labels, len(plan.label_columns))
     return counts
+
+
+def _positives(labels: np.ndarray, num_columns: int) -> np.ndarray:
+    """Per column, windows with a positive label (any bin; signal: any value above 0;
+    class indices: windows of that class, the background not counted)."""
+    if labels.dtype.kind in "iu":  # class indices, (B,) or (B, bins)
+        hits = labels[..., None] == np.arange(num_columns)
+        return hits.reshape(labels.shape[0], -1, num_columns).any(axis=1).sum(axis=0)
+    positive = labels > 0 if labels.dtype.kind == "f" else labels
+    if positive.ndim == 3:
+        positive = positive.any(axis=2)
+    return positive[:, :num_columns].sum(axis=0)

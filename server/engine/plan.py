@@ -16,7 +16,7 @@ import numpy as np
 import sqlalchemy as sa
 
 from peaksql.core.errors import InvalidArgument, NotFound
-from peaksql.core.label_modes import get_label_mode
+from peaksql.core.label_modes import label_shape
 from peaksql.core.spec import DatasetSpec
 from peaksql.server.catalog.genome_store import GenomeStore
 from peaksql.server.catalog.schema import assemblies, chromosomes, conditions, intervals
@@ -24,6 +24,7 @@ from peaksql.server.engine.constraints import Where, parse_where
 from peaksql.server.engine.labels import Coverage
 from peaksql.server.engine.n_filter import drop_n_windows
 from peaksql.server.engine.samplings import Source, build_windows
+from peaksql.server.engine.signal_columns import SignalColumns, select_signal_columns
 from peaksql.server.engine.windows import WindowSet
 
 
@@ -42,8 +43,11 @@ class Plan:
     region_bases: np.ndarray  # int64 (R,): chromosome start in plan coordinates
     windows: WindowSet
     label_columns: list[str]
-    coverage: Coverage
+    coverage: Coverage | SignalColumns
     compile_seconds: float = 0.0
+    #: Per label column, the column of its other strand (stranded signal pairs), else
+    #: itself: reverse-complement augmentation swaps these and reverses the bins axis.
+    strand_partner: np.ndarray | None = None
     _positives: np.ndarray | None = field(default=None, repr=False)
 
     @property
@@ -60,7 +64,7 @@ class Plan:
 
     @property
     def label_shape(self) -> tuple[int, ...]:
-        return get_label_mode(self.spec.label).shape(len(self.label_columns), self.inner_length)
+        return label_shape(self.spec, len(self.label_columns), self.inner_length)
 
 
 def spec_key(spec: DatasetSpec, where: Where) -> str:
@@ -117,14 +121,24 @@ def compile_plan(
                 else "the catalog holds no assembly: add one with 'peaksql add-assembly'"
             )
         region_ids = [r.id for r in regions]
-        wanted = _condition_ids(connection, spec.conditions) if spec.conditions else None
-        rows = _select_intervals(connection, where, region_ids, wanted)
-        if wanted is None:
-            label_columns = _label_columns_of(connection, np.unique(rows[:, 1]))
+        signals = select_signal_columns(connection, store.data_dir, spec, regions)
+        if signals is not None:  # signal labels: intervals only place windows
+            rows = _select_intervals(connection, where, region_ids, None)
+            label_columns, column_ids = signals.names, []
         else:
-            label_columns = list(spec.conditions)
-        column_ids = wanted or _condition_ids(connection, tuple(label_columns))
+            wanted = _condition_ids(connection, spec.conditions) if spec.conditions else None
+            rows = _select_intervals(connection, where, region_ids, wanted)
+            if wanted is None:
+                label_columns = _label_columns_of(connection, np.unique(rows[:, 1]))
+            else:
+                label_columns = list(spec.conditions)
+            column_ids = wanted or _condition_ids(connection, tuple(label_columns))
     plan = _assemble(spec, where, store, regions, label_columns, column_ids, rows)
+    if signals is not None:
+        signals.bind(plan.region_bases, plan.region_store_offsets, plan.region_assembly)
+        plan.coverage, plan.strand_partner = signals, signals.strand_partner
+    else:
+        plan.strand_partner = np.arange(len(label_columns), dtype=np.int64)
     plan.compile_seconds = time.perf_counter() - began
     return plan
 
