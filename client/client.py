@@ -78,6 +78,10 @@ class Description:
     label_shape: tuple[int, ...]
     region_constraint: str
     interval_constraint: str
+    #: Per label column: (min, max, mean over bases with data) of a signal column, else None.
+    signal_stats: tuple[tuple[float, float, float] | None, ...] = ()
+    #: Per label column: the column of its other strand (a stranded pair), else its own.
+    strand_partner: tuple[int, ...] = ()
 
 
 def raise_remote(error: grpc.RpcError) -> PeakSQLError:
@@ -312,6 +316,11 @@ class Client:
             label_shape=tuple(r.label_shape),
             region_constraint=r.region_constraint,
             interval_constraint=r.interval_constraint,
+            signal_stats=tuple(
+                (c.signal_min, c.signal_max, c.signal_mean) if c.HasField("signal_min") else None
+                for c in r.label_columns
+            ),
+            strand_partner=tuple(c.strand_partner for c in r.label_columns),
         )
 
     def get_windows(

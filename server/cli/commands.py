@@ -42,12 +42,18 @@ def _cmd_add_assembly(args: argparse.Namespace) -> None:
 
 
 def _cmd_add_data(args: argparse.Namespace) -> None:
+    from peaksql.server.catalog.signal_store import bind_data_dir
     from peaksql.server.ingest.intervals import add_data
 
     if args.condition and len(args.files) > 1 and not args.append:
         raise InvalidArgument("--condition names one file's condition; add --append to merge")
     metadata = json.loads(args.metadata) if args.metadata else None
-    engine, _ = _open(args)
+    engine, data_dir = _open(args)
+    bind_data_dir(engine, data_dir)
+    strand = {".": "", None: None}.get(args.strand, args.strand)
+    if strand == "+-":
+        _add_pair(args, engine, data_dir)
+        return
     for path in args.files:
         info = add_data(
             engine,
@@ -58,8 +64,20 @@ def _cmd_add_data(args: argparse.Namespace) -> None:
             append=args.append,
             metadata=metadata,
             progress=not args.quiet,
+            strand=strand,
         )
         print(f"added {info.num_intervals:,} intervals to condition {info.condition}")
+
+
+def _add_pair(args: argparse.Namespace, engine: sa.Engine, data_dir: Path) -> None:
+    """``--strand +-``: two files, the + and the - track of one signal condition."""
+    from peaksql.server.ingest.signals import add_stranded_pair
+
+    if len(args.files) != 2:
+        raise InvalidArgument("--strand +- takes two files: the + track, then the - track")
+    plus, minus = args.files
+    runs = add_stranded_pair(engine, plus, minus, args.assembly, args.condition, data_dir=data_dir)
+    print(f"added a stranded pair of {runs:,} runs")
 
 
 def _cmd_list(args: argparse.Namespace) -> None:

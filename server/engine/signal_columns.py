@@ -253,3 +253,21 @@ def _merge(parts: list[tuple[float, float, float] | None]) -> tuple[float, float
     if not found:
         return None
     return min(p[0] for p in found), max(p[1] for p in found), float(np.mean([p[2] for p in found]))
+
+
+def label_column_messages(plan: Any, positives: np.ndarray) -> list[Any]:
+    """Describe's ``LabelColumn`` messages: positives, strand partner and, for signal
+    columns, the stored value range and mean over the plan's chromosomes."""
+    from peaksql.v1 import peaksql_pb2 as pb
+
+    signals = plan.coverage if isinstance(plan.coverage, SignalColumns) else None
+    partner = plan.strand_partner
+    messages = []
+    for c, name in enumerate(plan.label_columns):
+        message = pb.LabelColumn(name=name, num_positive=int(positives[c]))
+        message.strand_partner = int(partner[c]) if partner is not None else c
+        stats = signals.stats[c] if signals is not None else None
+        if stats is not None:
+            message.signal_min, message.signal_max, message.signal_mean = stats
+        messages.append(message)
+    return messages

@@ -138,6 +138,13 @@ def format_names() -> tuple[str, ...]:
     return (*FORMATS, *SIGNAL_FORMATS)
 
 
+def resolve_format(path: str | Path, fmt: str | None) -> str:
+    """The format of ``path``: ``fmt`` (any case) if given, else detected."""
+    if fmt and fmt.lower() in SIGNAL_FORMATS:
+        return fmt.lower()
+    return get_format(fmt).name if fmt else detect_format(path)
+
+
 def is_signal_format(name: str) -> bool:
     """Whether format ``name`` is stored as a signal track."""
     return name.lower() in SIGNAL_FORMATS

@@ -34,6 +34,7 @@ from peaksql.server.catalog.schema import (
 from peaksql.server.ingest import formats
 from peaksql.server.ingest.converters import NO_SUMMIT
 from peaksql.server.ingest.reader import IntervalChunk, read_intervals
+from peaksql.server.ingest.signals import add_signal_file
 
 #: Known chromosome names shown in an "unknown chromosome" message.
 _NUM_HINT_NAMES = 5
@@ -71,13 +72,10 @@ def add_data(
     progress: bool = True,
     chunk_lines: int = 200_000,
     strand: str | None = None,
-    data_dir: Path | str | None = None,
 ) -> DataInfo:
     """Store the intervals of ``path`` as condition ``condition`` of ``assembly``.
 
-    Signal formats (bigWig, by magic or extension; ``bedgraph-signal``) and any file given a
-    ``strand`` ("+", "-" or "" for unstranded) become a signal track instead
-    (``ingest.signals``, stored under ``data_dir``; ``num_intervals`` then counts runs).
+    Signal formats and files given a ``strand`` (+, -, "") become signal tracks (``signals``).
 
     ``fmt`` defaults to the one the extension names; ``condition`` to the file's stem. A taken
     condition name raises AlreadyExists unless ``append`` (the intervals then join it; it must
@@ -86,16 +84,11 @@ def add_data(
     ``chunk_lines`` bounds memory: lines parsed and inserted at a time.
     """
     path = Path(path)
-    fmt = fmt.lower() if fmt and formats.is_signal_format(fmt) else fmt
-    fmt = fmt if fmt in formats.SIGNAL_FORMATS else _interval_format(path, fmt)
+    fmt = formats.resolve_format(path, fmt)
     condition = default_condition(path) if condition is None else condition
     _check_condition_name(condition)
-    if formats.is_signal_format(fmt) or strand is not None:
-        from peaksql.server.ingest.signals import add_signal_file
-
-        return add_signal_file(
-            engine, path, assembly, condition, fmt, append, metadata, strand, data_dir
-        )
+    if formats.is_signal_format(fmt) or strand is not None:  # a signal track
+        return add_signal_file(engine, path, assembly, condition, fmt, append, metadata, strand)
     size = path.stat().st_size if path.is_file() else None
     with engine.begin() as connection:
         assembly_id = _require_assembly(connection, assembly, path)
@@ -125,10 +118,6 @@ def add_data(
             )
         bump_generation(connection)
     return DataInfo(condition=condition, num_intervals=num_intervals, format=fmt)
-
-
-def _interval_format(path: Path, fmt: str | None) -> str:
-    return formats.get_format(fmt).name if fmt else formats.detect_format(path)
 
 
 def remove_condition(engine: Engine, name: str) -> int:

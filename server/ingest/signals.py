@@ -239,7 +239,7 @@ def add_signal_file(
     append: bool,
     metadata: dict[str, Any] | None,
     strand: str | None,
-    data_dir: Path | str | None,
+    data_dir: Path | str | None = None,
 ) -> Any:
     """``add_data``'s signal path: one file as a track of ``condition`` (a ``DataInfo``)."""
     from peaksql.server.ingest.intervals import DataInfo

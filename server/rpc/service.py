@@ -20,6 +20,7 @@ from peaksql.server.catalog.queries import list_assemblies, list_conditions
 from peaksql.server.engine.batches import BatchData, build_batch, iter_batches
 from peaksql.server.engine.dataset_engine import DatasetEngine
 from peaksql.server.engine.order import Cursor
+from peaksql.server.engine.signal_columns import label_column_messages
 from peaksql.v1 import peaksql_pb2 as pb
 from peaksql.v1 import peaksql_pb2_grpc as pb_grpc
 
@@ -104,10 +105,7 @@ class PeakSQLServicer(pb_grpc.PeakSQLServicer):
                 pb.Region(assembly=a, chromosome=c, length=int(n), num_windows=int(k))
                 for (a, c), n, k in zip(plan.region_names, plan.region_lengths, counts, strict=True)
             ],
-            label_columns=[
-                pb.LabelColumn(name=name, num_positive=int(p))
-                for name, p in zip(plan.label_columns, positives, strict=True)
-            ],
+            label_columns=label_column_messages(plan, positives),
             region_constraint=region_sql,
             interval_constraint=interval_sql,
             label_shape=plan.label_shape,
