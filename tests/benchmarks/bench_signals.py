@@ -107,8 +107,8 @@ def main(folder: Path) -> None:
         print(f"8 tracks x 32 bins, batch 128, shuffled, remote decoded: {rate:,.0f} windows/s")
         for wire in ("float32", "float16"):
             rate, per_second = remote(c, 2, 300, label_wire_dtype=wire, **enformer)
-            print(f"Enformer 64 x 896, batch 2, remote ({wire} wire, decoded): "
-                  f"{rate:,.0f} windows/s, {per_second / 1e6:,.0f} MB/s of wire labels")  # fmt: skip
+            print(f"Enformer 64x896, batch 2, remote ({wire} wire, decoded): "
+                  f"{rate:,.0f} windows/s, {per_second / 1e6:,.0f} MB/s wire labels")  # fmt: skip
 
 
 if __name__ == "__main__":
