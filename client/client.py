@@ -9,6 +9,11 @@ call that finds a replica unavailable moves on to the next, and a broken stream 
 from its last cursor on another replica, with no gap and no duplicate (every replica makes
 the same bytes for the same spec, seed, epoch, rank and cursor).
 
+A client never hangs on a server that stopped answering: HTTP/2 keepalive pings (every
+``keepalive_seconds``; the server accepts them, see ``peaksql.server.rpc.serve``) find a
+frozen or vanished replica, and a stream that gets no message for ``message_timeout``
+seconds is cancelled; either way the stream resumes from its cursor on another address.
+
 Credentials can come from the environment, so a training script needs no change to run
 against a lab server: ``PEAKSQL_TOKEN`` or ``PEAKSQL_TOKEN_FILE`` (bearer token) and
 ``PEAKSQL_TLS_CA`` (CA of the server's certificate: TLS on).
@@ -29,6 +34,7 @@ import numpy as np
 
 from peaksql.core.errors import ERROR_BY_CODE, PeakSQLError, Unavailable
 from peaksql.core.spec import DatasetSpec
+from peaksql.liveness import Watchdog, explain
 from peaksql.v1 import peaksql_pb2 as pb
 from peaksql.v1 import peaksql_pb2_grpc as pb_grpc
 
@@ -78,17 +84,41 @@ class Description:
     label_shape: tuple[int, ...]
     region_constraint: str
     interval_constraint: str
+    #: Per label column, the dataset's assemblies on which it has intervals (elsewhere its
+    #: labels are 0, or NaN with ``missing="mask"``).
+    column_assemblies: tuple[tuple[str, ...], ...] = ()
+    #: The server was still counting positives (``num_positive`` all 0): ask again later.
+    positives_pending: bool = False
+    #: Items of one epoch (negatives_per_positive, reverse_complement "both"); positives and
+    #: negatives among them; under gc_matched the achieved GC histogram difference.
+    epoch_windows: int = 0
+    epoch_positives: int = 0
+    epoch_negatives: int = 0
+    gc_max_difference: float | None = None
     #: Per label column: (min, max, mean over bases with data) of a signal column, else None.
     signal_stats: tuple[tuple[float, float, float] | None, ...] = ()
     #: Per label column: the column of its other strand (a stranded pair), else its own.
     strand_partner: tuple[int, ...] = ()
 
 
-def raise_remote(error: grpc.RpcError) -> PeakSQLError:
-    """The domain exception for a failed call (same code, the server's message)."""
+def raise_remote(
+    error: grpc.RpcError, call: str = "the call", plaintext: bool = False
+) -> PeakSQLError:
+    """The domain exception for a failed call (same code, the server's message).
+
+    A deadline error names ``call`` and what to do; ``plaintext``: the channel has no TLS,
+    so a connection the server closed at once gets a hint that the server may require TLS.
+    """
     code = error.code()  # type: ignore[attr-defined]
     cls = ERROR_BY_CODE.get(code, PeakSQLError)
-    exc = cls(error.details())  # type: ignore[attr-defined]
+    message = explain(code, error.details() or "", plaintext)  # type: ignore[attr-defined]
+    if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+        message = (
+            f"{call} passed the client's deadline ({message}): the server may be compiling a "
+            "large plan (cached once made: retry) or counting positives; raise "
+            "Client(timeout=...), or use describe(count_positives=False) / num_windows"
+        )
+    exc = cls(message)
     exc.code = code
     return exc
 
@@ -128,7 +158,9 @@ class Client:
     ``certificate_chain`` and ``private_key`` add a client certificate for mutual TLS;
     ``server_name`` is the name to expect in the server's certificate when it differs from
     the address. ``failover_rounds``: how many times a broken stream goes round every
-    replica (with a growing pause) before it gives up.
+    replica (with a growing pause) before it gives up. ``message_timeout``: seconds a stream
+    waits for its next message before it counts the server as gone (and fails over);
+    ``keepalive_seconds``: interval of HTTP/2 pings (no answer within 5 s: connection gone).
     """
 
     def __init__(
@@ -144,6 +176,8 @@ class Client:
         max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
         timeout: float = 60.0,
         failover_rounds: int = 3,
+        message_timeout: float = 60.0,
+        keepalive_seconds: float = 10.0,
     ) -> None:
         if isinstance(address, str):
             address = address.split(",")
@@ -166,10 +200,16 @@ class Client:
         self.max_message_bytes = max_message_bytes
         self.timeout = timeout
         self.failover_rounds = max(1, failover_rounds)
+        self.message_timeout = message_timeout
         self._options: list[tuple[str, str | int]] = [
             ("grpc.max_send_message_length", max_message_bytes),
             ("grpc.max_receive_message_length", max_message_bytes),
             ("grpc.lb_policy_name", "round_robin"),
+            # pings the server accepts (it allows one every 5 s, with or without calls)
+            ("grpc.keepalive_time_ms", int(max(5.0, keepalive_seconds) * 1000)),
+            ("grpc.keepalive_timeout_ms", 5_000),
+            ("grpc.keepalive_permit_without_calls", 1),
+            ("grpc.http2.max_pings_without_data", 0),
         ]
         if server_name:
             self._options.append(("grpc.ssl_target_name_override", server_name))
@@ -201,10 +241,11 @@ class Client:
         return self._with_failover(
             lambda stub: getattr(stub, method)(
                 request, metadata=self._metadata, timeout=self.timeout, **kwargs
-            )
+            ),
+            method,
         )
 
-    def _with_failover(self, attempt: Callable[[pb_grpc.PeakSQLStub], T]) -> T:
+    def _with_failover(self, attempt: Callable[[pb_grpc.PeakSQLStub], T], call: str = "") -> T:
         index = self._current
         last: grpc.RpcError | None = None
         for _ in range(len(self.addresses)):
@@ -212,12 +253,15 @@ class Client:
                 return attempt(self._stub(index))
             except grpc.RpcError as error:
                 if error.code() not in FAILOVER_CODES:  # type: ignore[attr-defined]
-                    raise raise_remote(error) from None
+                    raise raise_remote(
+                        error, call or "the call", self._credentials is None
+                    ) from None
                 last = error
                 index = self._next_replica(index)
         assert last is not None
+        details = explain(last.code(), last.details() or "", self._credentials is None)  # type: ignore[attr-defined]
         raise Unavailable(
-            f"no PeakSQL server answered at {', '.join(self.addresses)}: {last.details()}"  # type: ignore[attr-defined]
+            f"no PeakSQL server answered at {', '.join(self.addresses)}: {details}"
         ) from None
 
     @property
@@ -239,15 +283,16 @@ class Client:
         """
         request = pb.StreamRequest.FromString(request.SerializeToString())
         remaining = request.max_batches or None  # None: to the end of the epoch
-        failures = 0
-        index = self._current
+        failures, index, since = 0, self._current, time.monotonic()
         while True:
             call = self._stub(index).StreamBatches(request, metadata=self._metadata)
             if canceller is not None:
                 canceller.attach(call)
+            watchdog, received = Watchdog(call, self.message_timeout), False
             try:
                 for batch in call:
-                    failures = 0
+                    watchdog.pause()
+                    failures, received, since = 0, True, time.monotonic()
                     request.cursor.CopyFrom(batch.cursor)
                     if remaining is not None:
                         remaining -= 1
@@ -255,17 +300,17 @@ class Client:
                     yield batch
                     if remaining == 0:
                         return  # not max_batches=0 on a resume: that would mean "no limit"
+                    watchdog.progress()
                 return
             except grpc.RpcError as error:
                 if canceller is not None and canceller.cancelled:
                     return
-                if error.code() not in FAILOVER_CODES:  # type: ignore[attr-defined]
-                    raise raise_remote(error) from None
                 failures += 1
+                details = self._stream_failure(error, watchdog.fired, index, received)
                 if failures > len(self.addresses) * self.failover_rounds:
                     raise Unavailable(
-                        f"stream failed on every server ({', '.join(self.addresses)}): "
-                        f"{error.details()}"  # type: ignore[attr-defined]
+                        f"stream failed on every server ({', '.join(self.addresses)}), "
+                        f"{time.monotonic() - since:.1f} s without a message: {details}"
                     ) from None
                 if failures >= len(self.addresses):  # a whole round failed: wait a little
                     time.sleep(
@@ -273,7 +318,24 @@ class Client:
                     )
                 index = self._next_replica(index)
             finally:
+                watchdog.stop()
                 call.cancel()
+
+    def _stream_failure(
+        self, error: grpc.RpcError, stalled: bool, index: int, received: bool
+    ) -> str:
+        """Why a stream broke, if another replica may carry on; else the error to raise."""
+        if stalled:
+            return (
+                f"the server at {self.addresses[index]} stopped answering: no message for "
+                f"{self.message_timeout:g} s (message_timeout)"
+            )
+        code = error.code()  # type: ignore[attr-defined]
+        if code not in FAILOVER_CODES:
+            raise raise_remote(
+                error, "StreamBatches", self._credentials is None and not received
+            ) from None
+        return explain(code, error.details() or "", self._credentials is None and not received)  # type: ignore[attr-defined]
 
     def close(self) -> None:
         with self._lock:
@@ -316,6 +378,12 @@ class Client:
             label_shape=tuple(r.label_shape),
             region_constraint=r.region_constraint,
             interval_constraint=r.interval_constraint,
+            column_assemblies=tuple(tuple(c.assemblies) for c in r.label_columns),
+            positives_pending=r.positives_pending,
+            epoch_windows=r.epoch_windows,
+            epoch_positives=r.epoch_positives,
+            epoch_negatives=r.epoch_negatives,
+            gc_max_difference=(r.gc_max_difference if r.HasField("gc_max_difference") else None),
             signal_stats=tuple(
                 (c.signal_min, c.signal_max, c.signal_mean) if c.HasField("signal_min") else None
                 for c in r.label_columns

@@ -1,6 +1,7 @@
 """``Dataset``: an iterable of (x, y) batches streamed from a PeakSQL server.
 
-x is (B, L, 4) one-hot in the caller's dtype and ambiguity policy (``peaksql.core.wire``);
+x is (B, L, 4) one-hot in the caller's dtype and ambiguity policy (``peaksql.core.wire``),
+or (B, L) tokens under ``encoding="tokens"`` (``peaksql.core.encodings``);
 y is the labels, (B, C) or, for a label mode such as ``per_base``, (B, C, inner_range).
 A background thread keeps ``prefetch`` decoded batches ready so the training loop does
 not wait on the network. Iterating covers the rest of the current epoch and then moves to
@@ -18,6 +19,8 @@ from typing import Any
 import numpy as np
 
 from peaksql.client import StreamCanceller
+from peaksql.core.elastic import resume_position
+from peaksql.core.encodings import decode_tokens, get_encoding
 from peaksql.core.errors import InvalidArgument, ResourceExhausted
 from peaksql.core.prefetch import read_ahead
 from peaksql.core.shards import num_positions
@@ -42,8 +45,14 @@ class Dataset:
     The spec comes as keywords, those of ``peaksql.DatasetSpec`` (``seq_length``, ``where``,
     a sampling such as ``stride=``/``random=``/``around_intervals=True``, ``label``,
     ``inner_range``, ``conditions``, ``seed``, …): see its docstring for every sampling and
-    label mode. The other keywords say how batches travel and decode. ``seed`` seeds the
-    spec (random windows, jitter) and the epoch order alike.
+    label mode. The other keywords say how batches travel and decode: ``encoding`` is
+    ``"one_hot"`` (default) or a token encoding (``"tokens"``, ``"iupac_tokens"``: x is (B, L)
+    integers in ``dtype``, see ``peaksql.core.encodings``). ``seed`` seeds the spec (random
+    windows, jitter, negatives, shifts, strands) and the epoch order alike. Training-ready
+    fields (``exclude``, ``negatives_per_positive``, ``gc_matched``, ``reverse_complement``,
+    ``max_shift``) make the epoch a subset or a doubling of the windows: ``len`` and
+    ``num_windows_per_epoch`` count the epoch's (``epoch_windows``); coordinates gain a strand
+    column under ``reverse_complement``.
     """
 
     def __init__(
@@ -62,9 +71,11 @@ class Dataset:
         include_coordinates: bool = False,
         packed: bool = False,
         prefetch: int = 4,
+        encoding: str = "one_hot",
         **spec: Any,
     ) -> None:
         get_policy(policy)
+        get_encoding(encoding)
         if not 0 <= rank < world_size:
             raise InvalidArgument(f"rank must be in [0, world_size={world_size}), got {rank}")
         if batch_size <= 0:
@@ -77,14 +88,21 @@ class Dataset:
         self.policy = policy
         self.dtype = np.dtype(dtype)
         self.label_dtype = np.dtype(label_dtype)
+        if self.spec.missing == "mask" and self.label_dtype.kind != "f":
+            raise InvalidArgument(
+                f"missing='mask' marks unknown labels NaN: label_dtype must be floating, "
+                f"not {self.label_dtype}"
+            )
         self.rank = rank
         self.world_size = world_size
         self.equal_shares = equal_shares
         self.include_coordinates = include_coordinates
         self.packed = packed
         self.prefetch = max(1, prefetch)
+        self.encoding = encoding
         self.epoch = epoch
         self.delivered = 0
+        self.offset = 0  # epoch positions done before an elastic resume (core.elastic)
         self._description = None
         self._shape = None
 
@@ -118,9 +136,15 @@ class Dataset:
     def label_columns(self) -> tuple[str, ...]:
         return self._cheap_description().label_columns
 
+    @property
+    def epoch_windows(self) -> int:
+        """Windows of one epoch: ``num_windows`` but for balanced negatives (the epoch's
+        subset) and reverse_complement "both" (every window twice)."""
+        return self._cheap_description().epoch_windows
+
     def num_windows_per_epoch(self) -> int:
         """Windows this rank sees per epoch."""
-        return num_positions(self.num_windows, self.rank, self.world_size, self.equal_shares)
+        return num_positions(self.epoch_windows, self.rank, self.world_size, self.equal_shares)
 
     def __len__(self) -> int:
         """Batches this rank gets per epoch."""
@@ -131,6 +155,7 @@ class Dataset:
         """Start ``epoch`` from its beginning at the next iteration."""
         self.epoch = int(epoch)
         self.delivered = 0
+        self.offset = 0
 
     def state_dict(self) -> dict[str, Any]:
         """Where the loop is: enough to resume exactly, in this or another process."""
@@ -143,19 +168,22 @@ class Dataset:
             "shuffle": self.shuffle,
             "batch_size": self.batch_size,
             "equal_shares": self.equal_shares,
+            "offset": self.offset,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Continue where ``state`` (from ``state_dict``) stopped; the batch size may differ,
-        the shard and the order may not (the cursor counts windows of that order)."""
-        for key in ("rank", "world_size", "seed", "shuffle", "equal_shares"):
+        the order may not (the cursor counts windows of that order). A state of another rank
+        or world size (a job restarted on more or fewer GPUs) continues the epoch when it was
+        saved under ``equal_shares`` (DDP ranks in lockstep: ``peaksql.core.elastic``), and
+        is refused otherwise."""
+        for key in ("seed", "shuffle", "equal_shares"):
             if key in state and state[key] != getattr(self, key):
                 raise InvalidArgument(
                     f"state was saved with {key}={state[key]!r}, this dataset has "
                     f"{key}={getattr(self, key)!r}"
                 )
-        self.epoch = int(state["epoch"])
-        self.delivered = int(state["delivered"])
+        self.epoch, self.delivered, self.offset = resume_position(state, self.rank, self.world_size)
 
     # -- data ------------------------------------------------------------------------------
     def _request(self, windows_per_message: int) -> pb.StreamRequest:
@@ -169,6 +197,7 @@ class Dataset:
                 rank=self.rank,
                 world_size=self.world_size,
                 delivered=self.delivered,
+                offset=self.offset,
             ),
             equal_shares=self.equal_shares,
             include_coordinates=self.include_coordinates,
@@ -185,6 +214,8 @@ class Dataset:
         """Packed rows (B, ceil(L/2)) -> x: one-hot (B, L, 4), or a copy of the rows if packed."""
         if self.packed:
             return rows.copy()
+        if self.encoding != "one_hot":
+            return decode_tokens(rows, seq_length, self.encoding, self.dtype)
         return unpack_sequences(
             rows,
             rows.shape[0],
@@ -219,10 +250,10 @@ class Dataset:
     @staticmethod
     def _coordinates(batch: pb.Batch) -> np.ndarray:
         c = batch.coordinates
-        return np.stack(
-            [np.frombuffer(b, dtype="<i8") for b in (c.window_index, c.region_index, c.start)],
-            axis=1,
-        )
+        columns = [np.frombuffer(b, dtype="<i8") for b in (c.window_index, c.region_index, c.start)]
+        if c.strand:  # reverse_complement: a fourth column, 1 on the reverse strand
+            columns.append(np.frombuffer(c.strand, dtype=np.uint8).astype(np.int64))
+        return np.stack(columns, axis=1)
 
     def decode(self, batch: pb.Batch, decode_seed: int) -> tuple[np.ndarray, ...]:
         """A Batch message -> (x, y) or (x, y, coordinates) numpy arrays, as one batch.
@@ -278,6 +309,7 @@ class Dataset:
                 yield arrays
         self.epoch += 1
         self.delivered = 0
+        self.offset = 0
 
     def __getitem__(self, index: int) -> tuple[np.ndarray, ...]:
         """One window by index (map-style): x (L, 4), y (C,)."""

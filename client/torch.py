@@ -30,11 +30,20 @@ import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from peaksql.client import Client
+from peaksql.core.encodings import get_encoding
 from peaksql.core.shards import num_positions
 from peaksql.core.wire import POLICY_REGISTRY, byte_table, get_policy
 from peaksql.dataset import Dataset
 
-_TORCH_DTYPES = {torch.float32: np.float32, torch.float16: np.float16, torch.uint8: np.uint8}
+_TORCH_DTYPES = {
+    torch.float32: np.float32,
+    torch.float16: np.float16,
+    torch.uint8: np.uint8,
+    torch.int8: np.int8,
+    torch.int16: np.int16,
+    torch.int32: np.int32,
+    torch.int64: np.int64,
+}
 _tables: dict[tuple[str, torch.dtype, str], torch.Tensor] = {}
 
 
@@ -44,12 +53,24 @@ def unpack_on_device(
     *,
     policy: str = "zeros",
     dtype: torch.dtype = torch.float32,
+    encoding: str = "one_hot",
 ) -> torch.Tensor:
-    """(B, ceil(L/2)) uint8 packed bases on any device -> (B, L, 4) one-hot there.
+    """(B, ceil(L/2)) uint8 packed bases on any device -> (B, L, 4) one-hot there, or
+    (B, L) tokens under a token ``encoding`` (``peaksql.core.encodings``).
 
-    One gather from a 256 x 8 table (a byte -> its two decoded bases) cached per device;
-    a policy that draws per base (``random``) needs the host and is not offered here.
+    One-hot: one gather from a 256 x 8 table (a byte -> its two decoded bases) cached per
+    device; a policy that draws per base (``random``) needs the host and is not offered here.
+    Tokens: the two nibbles of each byte index a 16-entry table on the device.
     """
+    token_table = get_encoding(encoding).token_table
+    if token_table is not None:
+        key = (encoding, dtype, str(packed.device))
+        table = _tables.get(key)
+        if table is None:
+            table = torch.from_numpy(np.array(token_table)).to(packed.device, dtype)
+            _tables[key] = table
+        nibbles = torch.stack((packed >> 4, packed & 15), dim=2).reshape(packed.shape[0], -1)
+        return table[nibbles[:, :seq_length].long()]
     if get_policy(policy).resolve is not None:
         tables = [p.name for p in POLICY_REGISTRY.values() if p.resolve is None]
         raise ValueError(
@@ -185,7 +206,8 @@ class TorchDataset(IterableDataset):
         """Packed bases (B, ceil(L/2)) uint8 -> one-hot (B, L, 4) on this dataset's device."""
         x = x.to(self.device or "cpu", non_blocking=True)
         policy = self.dataset_args.get("policy", "zeros")
-        return unpack_on_device(x, seq_length, policy=policy, dtype=self.dtype)
+        encoding = self.dataset_args.get("encoding", "one_hot")
+        return unpack_on_device(x, seq_length, policy=policy, dtype=self.dtype, encoding=encoding)
 
     def labels_on_device(self, y: torch.Tensor) -> torch.Tensor:
         """Labels to this dataset's device; float16 wire labels become ``label_dtype`` there

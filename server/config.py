@@ -25,6 +25,15 @@ def resolve_data_dir(value: str | os.PathLike[str] | None = None) -> Path:
     return Path(raw).expanduser().resolve()
 
 
+def as_path(value: str | os.PathLike[str]) -> Path:
+    """A file setting as a Path, ``~`` expanded: flags, environment and callers may give text."""
+    return Path(value).expanduser()
+
+
+def _optional_path(value: str | os.PathLike[str] | None) -> Path | None:
+    return None if value is None else as_path(value)
+
+
 def _read_secret(path: str) -> str:
     return Path(path).read_text().strip()
 
@@ -49,6 +58,19 @@ def resolve_db(value: str | None, data_dir: Path) -> str:
     return db
 
 
+#: Share of the machine's memory the server's plans may take by default.
+PLAN_MEMORY_FRACTION = 0.25
+
+
+def default_plan_memory_budget() -> int:
+    """``PLAN_MEMORY_FRACTION`` of physical memory (4 GiB where the OS does not say)."""
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        total = 16 << 30
+    return int(total * PLAN_MEMORY_FRACTION)
+
+
 @dataclass(frozen=True)
 class Limits:
     """Per-request limits; exceeding one is RESOURCE_EXHAUSTED naming the limit.
@@ -64,6 +86,9 @@ class Limits:
     max_constraint_length: int = 10_000
     max_in_list: int = 1_000
     max_plans: int = 16
+    # -- a shared server that stays up (issue 14) --
+    max_streams: int = 1024
+    plan_memory_budget: int = field(default_factory=default_plan_memory_budget)
 
 
 LIMIT_HELP = {
@@ -74,6 +99,8 @@ LIMIT_HELP = {
     "max_constraint_length": "longest constraint text in characters",
     "max_in_list": "most items in one IN (...) list of a constraint",
     "max_plans": "dataset plans kept in the server's cache (LRU)",
+    "max_streams": "concurrent streams the whole server holds open",
+    "plan_memory_budget": "bytes of plans the server keeps or builds (default: 1/4 of memory)",
 }
 
 
@@ -89,6 +116,12 @@ class TLSConfig:
     cert: Path
     key: Path
     client_ca: Path | None = None
+
+    def __post_init__(self) -> None:
+        # ``peaksql serve --tls-cert FILE`` gives text: every file field is a Path from here on
+        object.__setattr__(self, "cert", as_path(self.cert))
+        object.__setattr__(self, "key", as_path(self.key))
+        object.__setattr__(self, "client_ca", _optional_path(self.client_ca))
 
 
 @dataclass(frozen=True)
@@ -119,6 +152,18 @@ class ServerConfig:
     statement_timeout_seconds: float = 60.0
     migrate: bool = True
     log_format: str = "json"
+    # -- a shared server that stays up: see peaksql.server.rpc.streams --
+    #: a stream whose client takes no message for this long is closed DEADLINE_EXCEEDED
+    stream_idle_seconds: float = 300.0
+    #: how often the catalog database is probed for the health service
+    db_probe_seconds: float = 5.0
+    #: HTTP/2 keepalive pings to each client (a vanished client frees its streams)
+    keepalive_seconds: float = 30.0
+
+    def __post_init__(self) -> None:
+        # file settings may arrive as text (flags, environment): Paths from here on
+        object.__setattr__(self, "data_dir", as_path(self.data_dir))
+        object.__setattr__(self, "tokens_file", _optional_path(self.tokens_file))
 
     @property
     def max_message_bytes(self) -> int:

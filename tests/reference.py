@@ -15,6 +15,16 @@ from pathlib import Path
 
 import numpy as np
 
+from tests.reference_sampling import (  # noqa: F401  (re-exported: the reference's API)
+    IUPAC_TOKENS,
+    TOKENS,
+    exclusion,
+    gc_bin,
+    random_allowed,
+    reverse_complement,
+    tokens_of,
+)
+
 #: IUPAC letter -> the bases it may be (a gap '-' may be none).
 BASES_OF: dict[str, str] = {
     "A": "A",
@@ -132,6 +142,12 @@ class ReferenceDataset:
     texts: list[str]
     label_columns: list[str]
     labels: np.ndarray  # bool (B, C) or (B, C, inner)
+    #: labels of any windows ``[(position in region_indices, start)]`` (shifted ones too)
+    labels_at: Callable[[list[tuple[int, int]]], np.ndarray] | None = None
+    #: letters of any window ``(position in region_indices, start)``
+    text_at: Callable[[int, int], str] | None = None
+    #: excluded bases of any window ``(position, start)`` (0 without exclusion)
+    excluded_at: Callable[[int, int], int] | None = None
 
 
 def centre(row: Row) -> int:
@@ -156,6 +172,8 @@ def build_dataset(
     conditions: tuple[str, ...] = (),
     max_n_fraction: float | None = None,
     seed: int = 0,
+    exclude: tuple[str, ...] = (),
+    exclude_fraction: float = 0.0,
 ) -> ReferenceDataset:
     """Every window of the dataset with its letters and labels, the slow obvious way."""
     selected = [k for k, r in enumerate(catalog.regions) if region_predicate(r.row())]
@@ -166,21 +184,22 @@ def build_dataset(
         if row["region"] in position
         and interval_predicate(row)
         and (not conditions or row["condition"] in conditions)
+        and row["condition"] not in exclude
     ]
+    excluded_at, allowed = exclusion(catalog, position, exclude, seq_length, exclude_fraction)
     columns = list(conditions) if conditions else sorted({str(r["condition"]) for r in rows})
     regions = [catalog.regions[k] for k in selected]
     lengths = [r.length for r in regions]
 
     if sampling == "stride":
-        windows = [
-            (p, start)
-            for p, length in enumerate(lengths)
-            for start in range(0, length - seq_length + 1, stride)
-        ]
-    elif sampling == "random":
-        windows = _random_windows(lengths, seq_length, num_random, seed)
+        windows = _stride_windows(lengths, seq_length, stride)
+    elif sampling == "random":  # without exclusion, every position is allowed
+        windows = random_allowed(lengths, seq_length, num_random, seed, allowed, bool(exclude))
     else:
-        windows = _around_windows(rows, position, lengths, seq_length, max_jitter, seed)
+        windows = _around_windows(
+            rows, position, lengths, seq_length, max_jitter, seed, allowed if exclude else None
+        )
+    windows = [w for w in windows if allowed(*w)]  # exclusion, for every sampling
 
     texts = [regions[p].sequence[s : s + seq_length] for p, s in windows]
     if max_n_fraction is not None:
@@ -188,26 +207,24 @@ def build_dataset(
         windows = [w for w, k in zip(windows, keep, strict=True) if k]
         texts = [t for t, k in zip(texts, keep, strict=True) if k]
 
-    labels = _labels(
-        rows, position, lengths, columns, windows, seq_length, label, fraction, inner_range
-    )
-    return ReferenceDataset(selected, windows, texts, columns, labels)
+    def labels_at(some: list[tuple[int, int]]) -> np.ndarray:
+        return _labels(rows, position, lengths, columns, some, seq_length, label, fraction, inner)
+
+    def text_at(p: int, start: int) -> str:
+        return regions[p].sequence[start : start + seq_length]
+
+    inner = inner_range
+    dataset = ReferenceDataset(selected, windows, texts, columns, labels_at(windows))
+    dataset.labels_at, dataset.text_at, dataset.excluded_at = labels_at, text_at, excluded_at
+    return dataset
 
 
-def _random_windows(
-    lengths: list[int], seq_length: int, num_windows: int, seed: int
-) -> list[tuple[int, int]]:
-    """Draw k of ``integers(0, total)`` is the k-th valid (region, start) in genome order."""
-    valid = [max(length - seq_length + 1, 0) for length in lengths]
-    draws = np.random.default_rng(seed).integers(0, sum(valid), size=num_windows)
-    windows = []
-    for draw in draws.tolist():
-        for p, count in enumerate(valid):
-            if draw < count:
-                windows.append((p, draw))
-                break
-            draw -= count
-    return windows
+def _stride_windows(lengths: list[int], seq_length: int, stride: int) -> list[tuple[int, int]]:
+    return [
+        (p, start)
+        for p, length in enumerate(lengths)
+        for start in range(0, length - seq_length + 1, stride)
+    ]
 
 
 def _around_windows(
@@ -217,22 +234,46 @@ def _around_windows(
     seq_length: int,
     max_jitter: int,
     seed: int,
+    allowed: Callable[[int, int], bool] | None = None,
 ) -> list[tuple[int, int]]:
+    """A window on each centre, jittered; with exclusion, an unallowed one draws its jitter
+    again (8 rounds, the waiting windows in order, one draw each per round)."""
     keyed = sorted(
         (position[int(r["region"])], int(r["start"]), int(r["end"]), centre(r))  # type: ignore[call-overload]
         for r in rows
     )
+    rng = np.random.default_rng(seed)
     jitter = (
-        np.random.default_rng(seed).integers(-max_jitter, max_jitter + 1, size=len(keyed)).tolist()
+        rng.integers(-max_jitter, max_jitter + 1, size=len(keyed)).tolist()
         if max_jitter
         else [0] * len(keyed)
     )
-    windows = []
-    for (p, _start, _end, middle), shift in zip(keyed, jitter, strict=True):
-        if lengths[p] < seq_length:
-            continue
-        start = middle - seq_length // 2 + shift
-        windows.append((p, min(max(start, 0), lengths[p] - seq_length)))
+
+    def place(p: int, middle: int, shift: int) -> int:
+        return min(max(middle - seq_length // 2 + shift, 0), lengths[p] - seq_length)
+
+    kept = [
+        (p, middle, shift)
+        for (p, _, _, middle), shift in zip(keyed, jitter, strict=True)
+        if lengths[p] >= seq_length
+    ]
+    windows = [(p, place(p, middle, shift)) for p, middle, shift in kept]
+    waiting = [
+        k for k, w in enumerate(windows) if allowed is not None and max_jitter and not allowed(*w)
+    ]
+    for _ in range(8):
+        if not waiting:
+            break
+        draws = rng.integers(-max_jitter, max_jitter + 1, size=len(waiting)).tolist()
+        still = []
+        for k, shift in zip(waiting, draws, strict=True):
+            p, middle, _ = kept[k]
+            moved = (p, place(p, middle, shift))
+            if allowed is not None and allowed(*moved):
+                windows[k] = moved
+            else:
+                still.append(k)
+        waiting = still
     return windows
 
 
@@ -365,3 +406,25 @@ def class_of(fractions: list[float], threshold: float) -> int:
         if value >= threshold and value > best_value:
             best, best_value = index, value
     return best
+
+
+# --- conditions across assemblies -----------------------------------------------------------
+
+
+def known_labels(catalog: ReferenceCatalog, dataset: ReferenceDataset) -> np.ndarray:
+    """(B, C) bool: whether window i's column c can be known, i.e. column c's condition has
+    any interval (whatever the constraint) on the assembly of window i's region."""
+    on = {(str(row["condition"]), str(row["assembly"])) for row in catalog.rows}
+    known = np.zeros((len(dataset.windows), len(dataset.label_columns)), dtype=bool)
+    for i, (p, _start) in enumerate(dataset.windows):
+        assembly = catalog.regions[dataset.region_indices[p]].assembly
+        for c, column in enumerate(dataset.label_columns):
+            known[i, c] = (column, assembly) in on
+    return known
+
+
+def masked_labels(catalog: ReferenceCatalog, dataset: ReferenceDataset) -> np.ndarray:
+    """The labels under ``missing="mask"``: float32, NaN for every label of an unknown column."""
+    labels = dataset.labels.astype(np.float32)
+    labels[~known_labels(catalog, dataset)] = np.nan
+    return labels

@@ -13,7 +13,7 @@ import re
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -153,7 +153,10 @@ class ServerProcess:
     address: str
 
     @classmethod
-    def start(cls, db_url: str, data_dir: Path, timeout: float = 60.0) -> ServerProcess:
+    def start(
+        cls, db_url: str, data_dir: Path, timeout: float = 60.0, extra: Sequence[str] = ()
+    ) -> ServerProcess:
+        """Start ``peaksql serve`` on a free port; ``extra``: more flags (``--stream-idle 1``)."""
         command = [
             sys.executable,
             "-m",
@@ -169,6 +172,7 @@ class ServerProcess:
             "text",
             "--grace",
             "0",
+            *extra,
         ]
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         process = subprocess.Popen(
@@ -182,8 +186,12 @@ class ServerProcess:
         process.wait(timeout)
         raise RuntimeError(f"peaksql serve exited with {process.returncode} before serving")
 
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
     def kill(self) -> None:
-        """SIGKILL: no graceful shutdown, streams break mid-message."""
+        """SIGKILL (a stopped process too): no graceful shutdown, streams break mid-message."""
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGKILL)
         self.process.wait(10)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import jax
@@ -14,38 +15,15 @@ import numpy as np
 import pytest
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-import peaksql
-from peaksql.dataset import Dataset
 from peaksql.jax import JaxDataset
-from tests.servers import ServerProcess, build_catalog
+from tests.adapter_helpers import ARGS, assert_same, numpy_epoch, served_catalog
 
-ARGS = {"seq_length": 101, "stride": 37, "batch_size": 9, "shuffle": True, "seed": 3}
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
 @pytest.fixture(scope="module")
-def address(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
-    folder = tmp_path_factory.mktemp("jax")
-    db_url, data_dir = f"sqlite:///{folder / 'catalog.db'}", folder / "data"
-    data_dir.mkdir()
-    build_catalog(db_url, data_dir)
-    with ServerProcess.start(db_url, data_dir) as server:
-        yield server.address
-
-
-def numpy_epoch(address: str, epoch: int = 0, **overrides: object) -> list[tuple[np.ndarray, ...]]:
-    with peaksql.Client(address) as client:
-        return list(Dataset(client, epoch=epoch, **{**ARGS, **overrides}))
-
-
-def assert_same(got: list[tuple[object, ...]], expected: list[tuple[np.ndarray, ...]]) -> None:
-    assert len(got) == len(expected)
-    for batch, reference in zip(got, expected, strict=True):
-        assert len(batch) == len(reference)
-        for a, b in zip(batch, reference, strict=True):
-            a = np.asarray(a)
-            assert a.dtype == b.dtype and a.shape == b.shape
-            assert a.tobytes() == b.tobytes()
+def address(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    yield from served_catalog(tmp_path_factory, "jax")
 
 
 def test_device_arrays_equal_the_numpy_dataset_and_epochs_move_on(address: str) -> None:

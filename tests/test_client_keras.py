@@ -8,6 +8,7 @@ The server runs as a subprocess (Keras may fork workers); Keras uses its torch b
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 
 os.environ.setdefault("KERAS_BACKEND", "torch")
 
@@ -25,34 +26,14 @@ import peaksql
 from peaksql.core.errors import InvalidArgument
 from peaksql.dataset import Dataset
 from peaksql.keras import KerasDataset
-from tests.servers import ServerProcess, build_catalog
+from tests.adapter_helpers import ARGS, assert_same, numpy_epoch, served_catalog
 
-ARGS = {"seq_length": 101, "stride": 37, "batch_size": 9, "shuffle": True, "seed": 3}
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
 @pytest.fixture(scope="module")
-def address(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
-    folder = tmp_path_factory.mktemp("keras")
-    db_url, data_dir = f"sqlite:///{folder / 'catalog.db'}", folder / "data"
-    data_dir.mkdir()
-    build_catalog(db_url, data_dir)
-    with ServerProcess.start(db_url, data_dir) as server:
-        yield server.address
-
-
-def numpy_epoch(address: str, epoch: int = 0, **overrides: object) -> list[tuple[np.ndarray, ...]]:
-    with peaksql.Client(address) as client:
-        return list(Dataset(client, epoch=epoch, **{**ARGS, **overrides}))
-
-
-def assert_same(got: list[tuple[np.ndarray, ...]], expected: list[tuple[np.ndarray, ...]]) -> None:
-    assert len(got) == len(expected)
-    for batch, reference in zip(got, expected, strict=True):
-        assert len(batch) == len(reference) == 2
-        for a, b in zip(batch, reference, strict=True):
-            assert a.dtype == b.dtype and a.shape == b.shape
-            assert a.tobytes() == b.tobytes()
+def address(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    yield from served_catalog(tmp_path_factory, "keras")
 
 
 def rows(batches: list[tuple[np.ndarray, ...]]) -> list[bytes]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -22,20 +23,15 @@ import peaksql
 from peaksql.core.wire import unpack_sequences
 from peaksql.dataset import Dataset
 from peaksql.torch import DeviceLoader, TorchDataset, unpack_on_device
-from tests.servers import ServerProcess, build_catalog
+from tests.adapter_helpers import served_catalog
 
 SEQ_LENGTH = 101
 ARGS = {"seq_length": SEQ_LENGTH, "stride": 37, "batch_size": 9, "include_coordinates": True}
 
 
 @pytest.fixture(scope="module")
-def address(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
-    folder = tmp_path_factory.mktemp("torch")
-    db_url, data_dir = f"sqlite:///{folder / 'catalog.db'}", folder / "data"
-    data_dir.mkdir()
-    build_catalog(db_url, data_dir)
-    with ServerProcess.start(db_url, data_dir) as server:
-        yield server.address
+def address(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    yield from served_catalog(tmp_path_factory, "torch")
 
 
 @pytest.fixture(scope="module")

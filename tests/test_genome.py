@@ -20,6 +20,7 @@ from peaksql.core.alphabet import IUPAC_LETTERS, decode
 from peaksql.core.errors import AlreadyExists, InputFileError, InvalidArgument, NotFound
 from peaksql.server.catalog.database import open_database
 from peaksql.server.catalog.genome_store import GenomeStore
+from peaksql.server.catalog.parts import ensure_part
 from peaksql.server.catalog.schema import assemblies, chromosomes, conditions, intervals
 from peaksql.server.ingest.assembly import add_assembly, remove_assembly
 from peaksql.server.ingest.genome_writer import write_store
@@ -61,7 +62,9 @@ _SEGMENT = st.one_of(
     st.text(IUPAC_LETTERS, max_size=400),
     st.builds(lambda letter, n: letter * n, st.sampled_from("Nn-"), st.integers(1, 1500)),
 )
-_SEQUENCE = st.lists(_SEGMENT, max_size=6).map(lambda parts: "".join(parts)[:3000])
+_SEQUENCE = st.lists(_SEGMENT, min_size=1, max_size=6).map(
+    lambda parts: "".join(parts)[:3000] or "N"
+)
 _GENOMES = st.lists(_NAMES, min_size=1, max_size=5, unique=True).flatmap(
     lambda names: st.lists(
         st.tuples(_SEQUENCE, st.integers(1, 80)), min_size=len(names), max_size=len(names)
@@ -113,10 +116,10 @@ def test_bgzip_without_gz_suffix_and_plain_with_it(tmp_path):
 
 
 def test_chunks_join_seamlessly(tmp_path, monkeypatch):
-    """Tiny chunks: every chunk boundary (mid-line, at line ends) must join exactly."""
-    monkeypatch.setattr("peaksql.server.ingest.genome_writer.CHUNK_BASES", 7)
+    """Tiny blocks: every block boundary (mid-line, at line ends, in headers) joins exactly."""
+    monkeypatch.setattr("peaksql.server.ingest.text_blocks.BLOCK_BYTES", 7)
     rng = np.random.default_rng(1)
-    seqs = [(f"s{n}", "".join(rng.choice(list(IUPAC_LETTERS), size=n))) for n in (0, 1, 7, 50, 301)]
+    seqs = [(f"s{n}", "".join(rng.choice(list(IUPAC_LETTERS), size=n))) for n in (1, 7, 50, 301)]
     fasta = write_fasta(tmp_path / "g.fa", fasta_text(seqs, 13))
     records = write_store(fasta, tmp_path / "g.u8", progress=False)
     store = np.fromfile(tmp_path / "g.u8", np.uint8)
@@ -137,8 +140,12 @@ BAD_FASTAS = {
     "no header at all": (";comment\n\n", 1, ["no sequence"]),
     "text before the first header": ("ACGT\n>a\nA\n", 1, ["before the first"]),
     "header without a name": (">a\nA\n>\nAC\n", 3, ["without a name"]),
-    "inconsistent line length": (">a\nACGT\nAC\nACGT\n", 3, ["line length", "'a'"]),
-    "blank lines inside": (">a\nACGT\n\n\n>b\nA\n", 3, ["blank", "'a'"]),
+    "header only": (">a\n", 1, ["'a'", "no bases"]),
+    "header then header": (">a\n>b\nACGT", 1, ["'a'", "no bases"]),
+    "empty last record": (">a\nAC\n>b\n\n", 3, ["'b'", "no bases"]),
+    "name too long": (">" + "x" * 300 + " desc\nACGT\n", 1, ["300 characters", "at most 255"]),
+    "header not UTF-8": (b">a\xff\nACGT\n", 1, ["byte 0xff", "not UTF-8"]),
+    "binary file": ("\x00\x01BAM\n", 1, ["binary data", "FASTA"]),
 }
 
 
@@ -161,8 +168,8 @@ def test_bad_fasta_names_file_line_problem(tmp_path, case, bgzip):
 
 
 def test_bad_letter_deep_in_a_long_sequence(tmp_path, monkeypatch):
-    """The line is exact when the bad letter is many chunks and lines into a sequence."""
-    monkeypatch.setattr("peaksql.server.ingest.genome_writer.CHUNK_BASES", 1000)
+    """The line is exact when the bad letter is many blocks and lines into a sequence."""
+    monkeypatch.setattr("peaksql.server.ingest.text_blocks.BLOCK_BYTES", 1000)
     seq = list("ACGT" * 5000)
     seq[12_345] = "U"
     fasta = write_fasta(tmp_path / "g.fa", fasta_text([("a", "AC"), ("b", "".join(seq))], 60))
@@ -173,13 +180,13 @@ def test_bad_letter_deep_in_a_long_sequence(tmp_path, monkeypatch):
     assert f"'U' (column {12_345 % 60 + 1})" in str(caught.value)
 
 
-def test_gzip_that_is_not_bgzip(tmp_path):
-    import gzip
-
-    fasta = tmp_path / "g.fa.gz"
-    fasta.write_bytes(gzip.compress(b">a\nACGT\n"))
-    with pytest.raises(InputFileError, match="not bgzip"):
-        write_store(fasta, tmp_path / "g.u8", progress=False)
+def test_line_layout_is_free(tmp_path):
+    """Unequal line lengths and blank lines (which an index would refuse) are read as is."""
+    text = ">a\nACGT\nAC\nACGTACGT\n\n\n>b\n\nA\n\n"
+    fasta = write_fasta(tmp_path / "g.fa", text)
+    records = write_store(fasta, tmp_path / "g.u8", progress=False)
+    assert [(r.name, r.length) for r in records] == [("a", 14), ("b", 1)]
+    assert decode(np.fromfile(tmp_path / "g.u8", np.uint8)) == "ACGTACACGTACGTA"
 
 
 def test_missing_file(tmp_path):
@@ -221,12 +228,12 @@ def test_genome_store_maps_a_replaced_file_afresh(tmp_path):
     assert decode(store.open("genomes/x.u8")) == "CCCCCC"
 
 
-def test_empty_genome_store(tmp_path):
+def test_records_without_bases_are_refused(tmp_path):
     store = GenomeStore(tmp_path)
     fasta = write_fasta(tmp_path / "g.fa", ">a\n>b\n")
-    records = write_store(fasta, store.store_path("e"), progress=False)
-    assert [(r.name, r.length, r.offset) for r in records] == [("a", 0, 0), ("b", 0, 0)]
-    assert store.open("genomes/e.u8").size == 0
+    with pytest.raises(InputFileError, match=r"g.fa, line 1: sequence 'a' has no bases"):
+        write_store(fasta, store.store_path("e"), progress=False)
+    assert not store.store_path("e").exists()
 
 
 # --- add_assembly / remove_assembly --------------------------------------------------------------
@@ -256,7 +263,7 @@ def test_add_assembly_rows_and_windows_match_pyfaidx(db_url, data_dir, tmp_path,
         4,
     )
     assert info.store_file == "genomes/hg-test.1.u8"
-    assert files_under(data_dir) == ["genomes", "genomes/hg-test.1.u8"]
+    assert files_under(data_dir) == ["genomes", "genomes/hg-test.1.u8", "tmp"]
     with engine.connect() as connection:
         row = connection.execute(sa.select(assemblies)).one()
         rows = connection.execute(
@@ -285,7 +292,7 @@ def test_add_assembly_rows_and_windows_match_pyfaidx(db_url, data_dir, tmp_path,
 
 
 @pytest.mark.parametrize(
-    "case", ["non-IUPAC letter", "duplicate name", "empty file", "inconsistent line length"]
+    "case", ["non-IUPAC letter", "duplicate name", "empty file", "header then header"]
 )
 def test_add_assembly_bad_fasta_changes_nothing(db_url, data_dir, tmp_path, case):
     engine = open_database(db_url)
@@ -297,6 +304,7 @@ def test_add_assembly_bad_fasta_changes_nothing(db_url, data_dir, tmp_path, case
     fasta = write_fasta(tmp_path / "bad.fa", text)
     with pytest.raises(InputFileError) as caught:
         add_assembly(engine, data_dir, fasta, "new", progress=False)
+    assert "\n" not in str(caught.value)
     assert str(caught.value).startswith(f"{fasta}, line {line}: ")
     assert all(word in str(caught.value) for word in words)
     assert table_rows(engine) == before
@@ -345,7 +353,7 @@ def test_add_assembly_database_failure_removes_store_file(db_url, data_dir, tmp_
         add_assembly(engine, data_dir, fasta, "hg", progress=False)
     sa.event.remove(engine, "before_cursor_execute", fail_on_chromosomes)
     assert all(rows == [] for rows in table_rows(engine).values())
-    assert files_under(data_dir) == ["genomes"]
+    assert files_under(data_dir) == ["genomes", "tmp"]
     add_assembly(engine, data_dir, fasta, "hg", progress=False)  # and the name is free again
     engine.dispose()
 
@@ -359,8 +367,9 @@ def _add_condition_with_intervals(engine: sa.Engine, assembly: str, condition: s
             sa.select(chromosomes.c.id).where(chromosomes.c.assembly_id == assembly_id).limit(1)
         )
         condition_id = connection.execute(
-            conditions.insert().values(name=condition, assembly_id=assembly_id)
+            conditions.insert().values(name=condition)
         ).inserted_primary_key[0]
+        ensure_part(connection, condition_id, assembly_id)
         connection.execute(
             intervals.insert(),
             [
@@ -397,7 +406,7 @@ def _check_remove_assembly(engine, data_dir, tmp_path):
 
     remove_assembly(engine, data_dir, "drop")
     assert table_rows(engine) == before_keep
-    assert files_under(data_dir) == ["genomes", "genomes/keep.u8"]
+    assert files_under(data_dir) == ["genomes", "genomes/keep.u8", "tmp"]
     with pytest.raises(NotFound, match="'drop'"):
         remove_assembly(engine, data_dir, "drop")
     engine.dispose()

@@ -359,7 +359,16 @@ def test_append_adds_to_the_condition(engine: sa.Engine, tmp_path: Path) -> None
         ).one()
     assert json.loads(metadata) == {"tissue": "liver", "assay": "ChIP"}
     assert source == str(first.resolve())
-    assert list_conditions(engine) == [ConditionInfo("liver", "toy", 3, str(first.resolve()))]
+    assert list_conditions(engine) == [
+        ConditionInfo(
+            "liver",
+            "toy",
+            3,
+            str(first.resolve()),
+            {"tissue": "liver", "assay": "ChIP"},
+            ("toy",),
+        )
+    ]
 
 
 def test_append_creates_a_missing_condition(engine: sa.Engine, tmp_path: Path) -> None:
@@ -368,13 +377,23 @@ def test_append_creates_a_missing_condition(engine: sa.Engine, tmp_path: Path) -
     assert [info.name for info in list_conditions(engine)] == ["new"]
 
 
-def test_append_refuses_another_assembly(engine: sa.Engine, tmp_path: Path) -> None:
+def test_append_adds_another_assemblys_intervals(engine: sa.Engine, tmp_path: Path) -> None:
+    """A condition is independent of assemblies: --append of another assembly's file adds to
+    it (still only with --append, so a re-run cannot double it)."""
     path = write_file(tmp_path / "a.bed", "chr1\t0\t10\n")
     add_data(engine, path, "toy", "c", progress=False)
     before = snapshot(engine)
-    with pytest.raises(InvalidArgument, match="belongs to assembly 'toy', not 'other'"):
-        add_data(engine, path, "other", "c", append=True, progress=False)
+    with pytest.raises(AlreadyExists, match="already exists"):
+        add_data(engine, path, "other", "c", progress=False)
     assert snapshot(engine) == before
+    add_data(engine, path, "other", "c", append=True, progress=False)
+    [info] = list_conditions(engine)
+    assert (info.name, info.assembly, info.assemblies, info.num_intervals) == (
+        "c",
+        "other,toy",
+        ("other", "toy"),
+        2,
+    )
 
 
 def test_list_and_remove_conditions(engine: sa.Engine, tmp_path: Path) -> None:
@@ -421,7 +440,7 @@ def populated(engine: sa.Engine, tmp_path: Path) -> sa.Engine:
     ("lines", "line", "problem"),
     [
         ([NARROW, "chrZ\t1\t2\tp\t5\t+\t1\t2\t3\t0"], 2, "chromosome 'chrZ' is not in assembly"),
-        ([NARROW, "1\t1\t2\tp\t5\t+\t1\t2\t3\t0"], 2, "'1' is not in assembly 'toy'; did you mean"),
+        ([NARROW, "chrUn_1\t1\t2\tp\t5\t+\t1\t2\t3\t0"], 2, "--skip-unknown-chromosomes"),
         ([NARROW, "chr1\t500\t400\tp\t5\t+\t1\t2\t3\t0"], 2, "start 500 is greater than end 400"),
         ([NARROW, "chrM\t0\t301\tp\t5\t+\t1\t2\t3\t0"], 2, "end 301 is past the end of chrM"),
         ([NARROW, "chr1\t-5\t10\tp\t5\t+\t1\t2\t3\t0"], 2, "start -5 is negative"),

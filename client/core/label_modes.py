@@ -109,6 +109,39 @@ def describe_label_modes() -> str:
     return "\n".join(f"- ``{m.name}``: {m.doc}" for m in LABEL_MODES.values())
 
 
+# --- labels that cannot be known -----------------------------------------------------------
+
+#: ``DatasetSpec.missing``: what a label that cannot be known becomes. A label cannot be
+#: known when its column (condition) has no interval at all on the window's assembly (the
+#: experiment was not done there), e.g. a mouse window of a human-only condition.
+MISSING: dict[str, str] = {
+    "zero": "0, like a window without intervals (bool labels; the default)",
+    "mask": "NaN: labels travel as float32 (signal labels: their float dtype), NaN where not "
+    "known (mask the loss with ~isnan)",
+}
+
+
+def check_missing(name: str) -> None:
+    """InvalidArgument naming the choices when ``name`` is not one of ``MISSING``."""
+    if name not in MISSING:
+        raise InvalidArgument(f"unknown missing={name!r}; choose one of {', '.join(MISSING)}")
+
+
+def mark_missing(missing: str, labels: np.ndarray, known: np.ndarray) -> np.ndarray:
+    """``labels`` (B, C) or (B, C, L) under option ``missing``, ``known`` (B, C) bool.
+
+    "zero" returns the labels as they are (a column without intervals on an assembly is 0
+    there anyway); "mask" returns float32 labels, NaN for every label of an unknown column.
+    """
+    check_missing(missing)
+    if missing == "zero":
+        return labels
+    # float labels (signal, float16 or float32) keep their dtype; others become float32
+    marked = labels.copy() if labels.dtype.kind == "f" else labels.astype(np.float32)
+    marked[~known] = np.nan
+    return marked
+
+
 # --- the modes -------------------------------------------------------------------------------
 
 
@@ -176,7 +209,9 @@ def _per_base(
 from peaksql.core.label_targets import (  # noqa: E402
     check_label_options,
     evaluate_labels,
+    label_bits,
     label_shape,
+    positional_labels,
 )
 
 __all__ = [
@@ -188,6 +223,8 @@ __all__ = [
     "describe_label_modes",
     "evaluate_labels",
     "get_label_mode",
+    "label_bits",
     "label_mode",
     "label_shape",
+    "positional_labels",
 ]

@@ -74,6 +74,22 @@ def label_shape(spec: DatasetSpec, num_columns: int, inner_length: int) -> tuple
     return shape
 
 
+def positional_labels(spec: DatasetSpec) -> bool:
+    """Whether labels have a last axis of positions along the window (bins, or per base):
+    the axis reverse-complement augmentation reverses."""
+    return bool(spec.bin_size) or spec.label == "per_base"
+
+
+def label_bits(spec: DatasetSpec) -> int:
+    """Bits one label takes on the wire: signal 32 (16 under ``label_wire_dtype="float16"``),
+    class indices 32 (int32), ``missing="mask"`` 32 (float32), else 1 (bit-packed bool)."""
+    if spec.label == "signal":
+        return 16 if spec.label_wire_dtype == "float16" else 32
+    if spec.label == "class":
+        return 1 if spec.one_hot_classes else 32
+    return 32 if spec.missing == "mask" else 1
+
+
 def evaluate_labels(
     coverage: CoverageQueries, starts: np.ndarray, length: int, spec: DatasetSpec
 ) -> np.ndarray:
@@ -129,6 +145,11 @@ def _signal(coverage: CoverageQueries, starts: np.ndarray, length: int, spec: Da
 def _check_class(spec: DatasetSpec) -> None:
     if not 0 < spec.fraction <= 1:
         raise InvalidArgument(f"fraction must be in (0, 1], got {spec.fraction}")
+    if spec.missing == "mask":
+        raise InvalidArgument(
+            "missing='mask' does not apply to label='class' (a class is chosen over every "
+            "column); use missing='zero', or label='fraction' to mask per column"
+        )
 
 
 def classes_of(fractions: np.ndarray, fraction: float) -> np.ndarray:

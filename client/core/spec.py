@@ -20,8 +20,15 @@ from typing import Any
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 
+from peaksql.core import training
 from peaksql.core.errors import InvalidArgument
-from peaksql.core.label_modes import check_label_options, describe_label_modes, get_label_mode
+from peaksql.core.label_modes import (
+    MISSING,
+    check_label_options,
+    check_missing,
+    describe_label_modes,
+    get_label_mode,
+)
 from peaksql.v1 import peaksql_pb2 as pb
 
 _ONEOF = "sampling"
@@ -61,6 +68,13 @@ class DatasetSpec:
     or ``DatasetSpec(seq_length=1000, around_intervals=True, max_jitter=50)``; read back as
     ``spec.stride`` (None under another sampling), ``spec.around_intervals``, ``spec.max_jitter``.
     Without one the windows tile each chromosome (``stride = seq_length``).
+
+    ``missing`` says what a label that cannot be known becomes: one whose column (condition)
+    has no interval at all on the window's assembly, e.g. a mouse window of a condition with
+    human intervals only. ``"zero"`` (default): 0, as before, bool labels. ``"mask"``: labels
+    travel as float32 with NaN there (every base of the column, for ``per_base``), so that
+    multi-species training can mask the loss (``~isnan(y)``) instead of learning false
+    negatives. ``Describe`` lists each column's assemblies.
     """
 
     seq_length: int
@@ -85,9 +99,17 @@ class DatasetSpec:
     conditions: tuple[str, ...] = ()
     max_n_fraction: float | None = None
     seed: int = 0
+    missing: str = field(default="zero", metadata=_in_proto("label.missing"))
+    exclude: tuple[str, ...] = ()
+    exclude_fraction: float = 0.0
+    negatives_per_positive: float | None = None
+    gc_matched: bool = False
+    reverse_complement: str = ""
+    max_shift: int = 0
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         given = _bind(args, kwargs)
+        training.normalise(given)
         chosen = {name: kwargs.pop(name) for name in SAMPLINGS if name in kwargs}
         params = {name: kwargs.pop(name) for name in SAMPLING_PARAMETERS if name in kwargs}
         if kwargs:
@@ -113,6 +135,8 @@ class DatasetSpec:
         check_label_options(self)
         if mode.check is not None:
             mode.check(self)
+        check_missing(self.missing)
+        training.check(self)
 
     def __getattr__(self, name: str) -> Any:
         """A sampling keyword or parameter read back (only names that are no field get here)."""
@@ -340,5 +364,7 @@ DatasetSpec.__doc__ = (
     f"{DatasetSpec.__doc__}\n    Samplings (the proto's ``oneof sampling``):\n\n"
     f"{_indented(describe_samplings())}\n\n"
     f"    Label modes (``label``, from ``peaksql.core.label_modes``):\n\n"
-    f"{_indented(describe_label_modes())}\n"
+    f"{_indented(describe_label_modes())}\n\n"
+    f"    Missing labels (``missing``):\n\n"
+    f"{_indented(chr(10).join(f'- ``{k}``: {v}' for k, v in MISSING.items()))}\n"
 )

@@ -8,7 +8,10 @@ read :data:`COLUMNS`; adding an interval column is one entry here plus a migrati
 choose the windowed regions, ``interval`` columns choose the intervals that make labels.
 ``stored`` interval columns are columns of the ``intervals`` table that file formats fill
 (``formats.FormatSpec`` names them); the others are derived (``length``) or joined
-(``condition``).
+(``condition``). ``per_condition`` interval columns have one value per condition
+(``condition``): a term naming only these, or condition metadata keys (which are columns
+too, allow-listed per catalog: ``catalog.condition_metadata``), selects conditions, not
+intervals, and a plan evaluates it once per condition.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ class ColumnDef:
     stored: bool
     doc: str
     max_length: int = 255  # text columns: longest value the table holds
+    per_condition: bool = False  # one value per condition: a term on it selects conditions
 
 
 COLUMNS: tuple[ColumnDef, ...] = (
@@ -37,7 +41,9 @@ COLUMNS: tuple[ColumnDef, ...] = (
     ColumnDef("species", "text", "region", False, "species of the assembly"),
     ColumnDef("chromosome", "text", "region", False, "chromosome name"),
     ColumnDef("chromosome_length", "integer", "region", False, "chromosome length (bp)"),
-    ColumnDef("condition", "text", "interval", False, "condition (experiment) name"),
+    ColumnDef(
+        "condition", "text", "interval", False, "condition (experiment) name", per_condition=True
+    ),
     ColumnDef("start", "integer", "interval", False, "interval start (0-based)"),
     ColumnDef("end", "integer", "interval", False, "interval end (exclusive)"),
     ColumnDef("length", "integer", "interval", False, "end - start"),
@@ -56,6 +62,8 @@ BY_NAME: dict[str, ColumnDef] = {c.name: c for c in COLUMNS}
 REGION_COLUMNS: tuple[str, ...] = tuple(c.name for c in COLUMNS if c.level == "region")
 #: Interval-level columns: terms naming these restrict the intervals that make labels.
 INTERVAL_COLUMNS: tuple[str, ...] = tuple(c.name for c in COLUMNS if c.level == "interval")
+#: Interval-level columns with one value per condition (metadata keys are such columns too).
+CONDITION_COLUMNS: tuple[str, ...] = tuple(c.name for c in COLUMNS if c.per_condition)
 #: Columns holding text; every other column is numeric.
 TEXT_COLUMNS: frozenset[str] = frozenset(c.name for c in COLUMNS if c.kind == "text")
 #: Optional interval columns that file formats fill, in table order.

@@ -44,11 +44,29 @@ def schema_revision(engine: Engine) -> str | None:
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Run every pending migration up to ``revision`` (default: the newest) in one transaction."""
+    """Run every pending migration up to ``revision`` (default: the newest) in one transaction.
+
+    On SQLite, foreign keys are off while it runs: batch migrations copy a table and drop
+    the old one, and with foreign keys on that drop would cascade into the tables that
+    reference it (SQLite's own procedure for altering a table starts so). The pragma only
+    takes effect outside a transaction; ``PRAGMA foreign_key_check`` runs before the commit.
+    """
     config = _alembic_config()
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, revision)
+    with engine.connect() as connection:
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite:
+            connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            connection.commit()
+        try:
+            with connection.begin():
+                config.attributes["connection"] = connection
+                command.upgrade(config, revision)
+                if sqlite and connection.exec_driver_sql("PRAGMA foreign_key_check").first():
+                    raise RuntimeError("the migration left rows whose foreign key is broken")
+        finally:
+            if sqlite:
+                connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+                connection.commit()
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]

@@ -1,13 +1,21 @@
-"""Read-only views of the catalog: assemblies with their chromosomes, conditions with counts."""
+"""Read-only views of the catalog: assemblies with their chromosomes, conditions with their
+assemblies, counts and metadata."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import json
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
 
-from peaksql.server.catalog.schema import assemblies, chromosomes, conditions, intervals
+from peaksql.server.catalog.schema import (
+    assemblies,
+    chromosomes,
+    condition_parts,
+    conditions,
+    intervals,
+)
 
 
 @dataclass(frozen=True)
@@ -72,16 +80,34 @@ def list_assemblies(engine: sa.Engine) -> list[AssemblyRecord]:
 
 @dataclass(frozen=True)
 class ConditionInfo:
-    """One condition of the catalog, as ``list_conditions`` reports it."""
+    """One condition of the catalog, as ``list_conditions`` reports it.
+
+    ``assembly`` names the assemblies it has intervals on, comma-separated and sorted (one
+    name for most conditions); ``assemblies`` the same as a tuple. ``metadata`` is the JSON
+    object given at ingest ({} when none).
+    """
 
     name: str
     assembly: str
     num_intervals: int
     source_file: str | None
+    metadata: dict[str, Any] = field(default_factory=dict, hash=False)
+    assemblies: tuple[str, ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        """The listing's fields (``peaksql list --json``): name, assembly, assemblies,
+        num_intervals, metadata."""
+        return {
+            "name": self.name,
+            "assembly": self.assembly,
+            "assemblies": list(self.assemblies),
+            "num_intervals": self.num_intervals,
+            "metadata": self.metadata,
+        }
 
 
 def list_conditions(engine: sa.Engine) -> list[ConditionInfo]:
-    """Every condition with its assembly and interval count, sorted by name."""
+    """Every condition with its assemblies, interval count and metadata, sorted by name."""
     counts = (
         sa.select(intervals.c.condition_id, sa.func.count().label("num_intervals"))
         .group_by(intervals.c.condition_id)
@@ -89,17 +115,33 @@ def list_conditions(engine: sa.Engine) -> list[ConditionInfo]:
     )
     query = (
         sa.select(
+            conditions.c.id,
             conditions.c.name,
-            assemblies.c.name.label("assembly"),
             sa.func.coalesce(counts.c.num_intervals, 0),
             conditions.c.source_file,
+            conditions.c.metadata,
         )
-        .join(assemblies, assemblies.c.id == conditions.c.assembly_id)
         .outerjoin(counts, counts.c.condition_id == conditions.c.id)
         .order_by(conditions.c.name)
     )
+    parts = sa.select(condition_parts.c.condition_id, assemblies.c.name).join(assemblies)
     with engine.connect() as connection:
-        return [
-            ConditionInfo(name, assembly, int(num), source)
-            for name, assembly, num, source in connection.execute(query)
-        ]
+        on: dict[int, list[str]] = {}
+        for condition_id, assembly in connection.execute(parts):
+            on.setdefault(condition_id, []).append(assembly)
+        infos = []
+        for i, name, num, source, text in connection.execute(query):
+            names = tuple(sorted(on.get(i, [])))
+            metadata = _metadata(text)
+            infos.append(ConditionInfo(name, ",".join(names), int(num), source, metadata, names))
+        return infos
+
+
+def _metadata(text: str | None) -> dict[str, Any]:
+    value = json.loads(text) if text else {}
+    return value if isinstance(value, dict) else {"value": value}
+
+
+def condition_names(connection: sa.Connection) -> list[str]:
+    """The names of every condition, sorted by code point."""
+    return sorted(connection.scalars(sa.select(conditions.c.name)))

@@ -1,6 +1,11 @@
 """The catalog tables, declared once on one MetaData (SQLAlchemy Core).
 
-assemblies 1-n chromosomes 1-n intervals n-1 conditions. Row ids of chromosomes
+assemblies 1-n chromosomes 1-n intervals n-1 conditions. A condition (an experiment, one
+label column) is independent of assemblies: its intervals may lie on several, and
+``condition_parts`` holds one row per (condition, assembly) with intervals, its presence
+there (what ``missing="mask"`` reads; the unit a per-assembly store of a condition's
+intervals keys by). ``condition_metadata`` holds each condition's metadata JSON as
+key-value rows (the constraint columns named by metadata keys). Row ids of chromosomes
 follow ingest order, which fixes the order of windows. ``catalog_state`` is one row: the
 generation every add and remove bumps (see ``generation``).
 Changes to these tables go through a new Alembic revision in ``migrations/versions``.
@@ -68,12 +73,6 @@ conditions = Table(
     metadata,
     Column("id", Integer, primary_key=True),
     Column("name", String(255), nullable=False, unique=True),
-    Column(
-        "assembly_id",
-        Integer,
-        ForeignKey("assemblies.id", ondelete="CASCADE"),
-        nullable=False,
-    ),
     Column("metadata", Text),
     Column("source_file", String(1024)),
     Column("created_at", DateTime(timezone=True), server_default=func.now()),
@@ -100,6 +99,41 @@ intervals = Table(
     *(_stored_column(c) for c in COLUMNS if c.stored),
     Index("ix_intervals_chromosome_start", "chromosome_id", "start"),
     Index("ix_intervals_condition_chromosome_start", "condition_id", "chromosome_id", "start"),
+)
+
+condition_parts = Table(
+    "condition_parts",
+    metadata,
+    Column(
+        "condition_id",
+        Integer,
+        ForeignKey("conditions.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column(
+        "assembly_id",
+        Integer,
+        ForeignKey("assemblies.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+)
+
+#: Longest metadata key the ``condition_metadata`` table holds.
+MAX_METADATA_KEY = 255
+
+condition_metadata = Table(
+    "condition_metadata",
+    metadata,
+    Column(
+        "condition_id",
+        Integer,
+        ForeignKey("conditions.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("key", String(MAX_METADATA_KEY), primary_key=True),  # lowercase: a column name
+    Column("value_text", Text),  # strings; booleans, lists, objects as JSON
+    Column("value_number", Float),  # numbers
+    Index("ix_condition_metadata_key", "key"),
 )
 
 #: Interval columns a file may fill, in insert order.

@@ -14,6 +14,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from peaksql.core.errors import InvalidArgument
+from peaksql.server.cli.catalog import open_existing
+from peaksql.server.cli.describe import cmd_describe
+from peaksql.server.cli.listing import cmd_list
 from peaksql.server.cli.serve_settings import serve_config
 from peaksql.server.config import resolve_data_dir, resolve_db, server_defaults
 
@@ -43,7 +46,8 @@ def _cmd_add_assembly(args: argparse.Namespace) -> None:
 
 def _cmd_add_data(args: argparse.Namespace) -> None:
     from peaksql.server.catalog.signal_store import bind_data_dir
-    from peaksql.server.ingest.intervals import add_data
+    from peaksql.server.ingest.intervals import add_data_files
+    from peaksql.server.ingest.scratch import sweep
 
     if args.condition and len(args.files) > 1 and not args.append:
         raise InvalidArgument("--condition names one file's condition; add --append to merge")
@@ -54,19 +58,26 @@ def _cmd_add_data(args: argparse.Namespace) -> None:
     if strand == "+-":
         _add_pair(args, engine, data_dir)
         return
-    for path in args.files:
-        info = add_data(
-            engine,
-            path,
-            args.assembly,
-            args.condition,
-            args.format,
-            append=args.append,
-            metadata=metadata,
-            progress=not args.quiet,
-            strand=strand,
-        )
-        print(f"added {info.num_intervals:,} intervals to condition {info.condition}")
+    sweep(data_dir)
+    infos = add_data_files(  # one transaction: a bad file stores none of the files
+        engine,
+        args.files,
+        args.assembly,
+        args.condition,
+        args.format,
+        append=args.append,
+        metadata=metadata,
+        progress=not args.quiet,
+        chromosome_aliases=args.chromosome_aliases,
+        skip_unknown_chromosomes=args.skip_unknown_chromosomes,
+        strand=strand,
+    )
+    for info in infos:
+        if info.note:
+            print(info.note)
+        skipped = info.describe_skipped()
+        extra = f" (skipped {skipped})" if skipped else ""
+        print(f"added {info.num_intervals:,} intervals to condition {info.condition}{extra}")
 
 
 def _add_pair(args: argparse.Namespace, engine: sa.Engine, data_dir: Path) -> None:
@@ -80,35 +91,8 @@ def _add_pair(args: argparse.Namespace, engine: sa.Engine, data_dir: Path) -> No
     print(f"added a stranded pair of {runs:,} runs")
 
 
-def _cmd_list(args: argparse.Namespace) -> None:
-    from peaksql.server.catalog.queries import list_assemblies, list_conditions
-
-    engine, _ = _open(args)
-    found = list_assemblies(engine)
-    conds = list_conditions(engine)
-    if args.json:
-        listing = {
-            "assemblies": [a.as_dict() for a in found],
-            "conditions": [
-                {"name": c.name, "assembly": c.assembly, "num_intervals": c.num_intervals}
-                for c in conds
-            ],
-        }
-        print(json.dumps(listing, indent=2))
-        return
-    print("assemblies:" if found else "no assemblies yet: peaksql add-assembly FASTA --name NAME")
-    for a in found:
-        species = f" ({a.species})" if a.species else ""
-        print(f"  {a.name}{species}: {len(a.chromosomes)} chromosomes, {a.length:,} bp")
-    if conds:
-        print("conditions:")
-        width = max(len(c.name) for c in conds)
-        for c in conds:
-            print(f"  {c.name:<{width}}  {c.assembly}  {c.num_intervals:>10,} intervals")
-
-
 def _cmd_remove(args: argparse.Namespace) -> None:
-    engine, data_dir = _open(args)
+    engine, data_dir = open_existing(args)
     if args.kind == "condition":
         from peaksql.server.ingest.intervals import remove_condition
 
@@ -132,9 +116,13 @@ def _cmd_serve(args: argparse.Namespace) -> None:
 
 def _cmd_migrate(args: argparse.Namespace) -> None:
     from peaksql.server.catalog.database import schema_revision
+    from peaksql.server.ingest.scratch import sweep
 
-    engine, _ = _open(args)
+    engine, data_dir = _open(args)
     print(f"catalog schema at revision {schema_revision(engine)}")
+    removed = sweep(data_dir)
+    if removed:
+        print(f"removed {len(removed)} leftover temporary files of interrupted ingests")
     if args.reader_role:
         from peaksql.server.catalog.roles import grant_read_only
 
@@ -178,14 +166,15 @@ def _cmd_example(args: argparse.Namespace) -> None:
 
     engine, data_dir = _open(args)
     build_example(engine, data_dir, progress=not args.quiet)
-    args.json = False
-    _cmd_list(args)
+    engine.dispose()
+    cmd_list(argparse.Namespace(data_dir=args.data_dir, db=args.db, json=False, verbose=False))
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], None]] = {
     "add-assembly": _cmd_add_assembly,
     "add-data": _cmd_add_data,
-    "list": _cmd_list,
+    "list": cmd_list,
+    "describe": cmd_describe,
     "remove": _cmd_remove,
     "serve": _cmd_serve,
     "migrate": _cmd_migrate,

@@ -10,6 +10,7 @@ import argparse
 import os
 from pathlib import Path
 
+from peaksql.server.cli.describe import add_describe_command
 from peaksql.server.config import (
     DEFAULT_DATA_DIR,
     LIMIT_HELP,
@@ -34,6 +35,7 @@ Typical use:
   peaksql add-assembly hg38.fa --name hg38 --species human
   peaksql add-data liver.narrowPeak heart.narrowPeak --assembly hg38
   peaksql list
+  peaksql describe --seq-length 1000 --stride 500 --label any
   peaksql serve --port {_SERVER["port"]}
 
 Data lives in --data-dir (or $PEAKSQL_DATA_DIR, default {DEFAULT_DATA_DIR}); the catalog
@@ -61,7 +63,9 @@ environment (a flag given on the command line wins):
   PEAKSQL_LOG_FORMAT          {_SERVER["log_format"]} (default: one JSON object a line) or text
   PEAKSQL_MAX_BATCH_BYTES, PEAKSQL_MAX_BATCH_SIZE, PEAKSQL_MAX_GET_WINDOWS,
   PEAKSQL_MAX_STREAMS_PER_TOKEN, PEAKSQL_MAX_CONSTRAINT_LENGTH, PEAKSQL_MAX_IN_LIST,
-  PEAKSQL_MAX_PLANS            limits (see the --max-* flags); over one: RESOURCE_EXHAUSTED
+  PEAKSQL_MAX_PLANS, PEAKSQL_MAX_STREAMS, PEAKSQL_PLAN_MEMORY_BUDGET
+                              limits (see the --max-* flags); over one: RESOURCE_EXHAUSTED
+  PEAKSQL_STREAM_IDLE, PEAKSQL_DB_PROBE, PEAKSQL_KEEPALIVE   see --stream-idle and so on
 
 The server never writes: ingest and removal are 'peaksql add-*' / 'remove' run against the
 database with the admin role; serve with a read-only role ('peaksql migrate --reader-role').
@@ -77,6 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
         _add_assembly_command,
         _add_data_command,
         _list_command,
+        add_describe_command,
         _remove_command,
         _serve_command,
         _migrate_command,
@@ -101,11 +106,16 @@ def _common(parser: argparse.ArgumentParser) -> None:
 def _add_assembly_command(commands: Commands) -> None:
     p = commands.add_parser(
         "add-assembly",
-        help="store a genome (FASTA, plain or bgzip) as a memory-mapped assembly",
-        description="Read a FASTA once and store it as one memory-mappable file of base codes "
-        "(IUPAC letters and soft-masking kept). The FASTA is not needed afterwards.",
+        help="store a genome (FASTA, plain, gzip or bgzip; or 2bit) as a memory-mapped assembly",
+        description="Read a FASTA or 2bit file once and store it as one memory-mappable file of "
+        "base codes (IUPAC letters, N blocks and soft-masking kept). The input is not needed "
+        "afterwards. Temporary files go to DATA_DIR/tmp and are swept if an ingest is killed.",
     )
-    p.add_argument("fasta", type=Path, help="FASTA file (.fa, .fasta, optionally bgzip .gz)")
+    p.add_argument(
+        "fasta",
+        type=Path,
+        help="FASTA (.fa, .fasta; plain, gzip or bgzip) or UCSC 2bit file (told by content)",
+    )
     p.add_argument("--name", required=True, help="assembly name, e.g. hg38")
     p.add_argument("--species", help="species, e.g. human")
     _common(p)
@@ -116,9 +126,10 @@ def _add_data_command(commands: Commands) -> None:
         "add-data",
         help=f"add intervals ({display_names()}) as conditions",
         description=f"Add interval files to an assembly: {describe_formats()}, optionally "
-        "gzipped; the format comes from the extension unless --format is given. Each file "
-        "becomes one condition (named after the file unless --condition is given), stored in "
-        "one transaction: a bad line stores nothing of that file.",
+        "gzipped; the format comes from the extension unless --format is given (a .bed file "
+        "with 10 columns is read as narrowPeak). Each file becomes one condition (named after "
+        "the file unless --condition is given). All files are stored in one transaction: a "
+        "bad line in any file stores nothing of any file.",
     )
     p.add_argument("files", type=Path, nargs="+", help="interval files, optionally gzipped")
     p.add_argument("--assembly", required=True, help="assembly the coordinates refer to")
@@ -137,19 +148,48 @@ def _add_data_command(commands: Commands) -> None:
         "with --append), . unstranded (a bedGraph as signal), +- two files: the + then the - "
         "track of one condition (bigWig is always signal)",
     )
+    p.add_argument(
+        "--chromosome-aliases",
+        type=Path,
+        metavar="FILE",
+        help="UCSC-style alias file (chromAlias.txt): tab-separated, the assembly's name "
+        "first, then its aliases. Built in: chr20 <-> 20, chrM <-> MT",
+    )
+    p.add_argument(
+        "--skip-unknown-chromosomes",
+        action="store_true",
+        help="skip lines on chromosomes the assembly lacks (reported by name and count) "
+        "instead of refusing the file",
+    )
     _common(p)
 
 
 def _list_command(commands: Commands) -> None:
-    p = commands.add_parser("list", help="list assemblies and conditions")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p = commands.add_parser(
+        "list",
+        help="list assemblies and conditions",
+        description="List the catalog's assemblies (species, chromosomes, length) and "
+        "conditions (assembly, interval count, metadata) in aligned columns. Reads only: a "
+        "data dir without a catalog is an error, not a new empty catalog.",
+    )
+    p.add_argument("--json", action="store_true", help="machine-readable output, metadata included")
+    p.add_argument(
+        "-v", "--verbose", action="store_true", help="each assembly's chromosomes, full metadata"
+    )
     _common(p)
 
 
 def _remove_command(commands: Commands) -> None:
-    p = commands.add_parser("remove", help="remove a condition, or an assembly with its data")
-    p.add_argument("kind", choices=("condition", "assembly"))
-    p.add_argument("name")
+    p = commands.add_parser(
+        "remove",
+        help="remove a condition, or an assembly with its data",
+        description="Remove a condition with its intervals, or an assembly with its "
+        "chromosomes, every condition on it and its genome store file, in one transaction. "
+        "Servers see the change at their next plan (cached plans are keyed by catalog "
+        "version).",
+    )
+    p.add_argument("kind", choices=("condition", "assembly"), help="what to remove")
+    p.add_argument("name", help="its name, as 'peaksql list' shows it")
     _common(p)
 
 
@@ -188,6 +228,23 @@ def _serve_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--log-format", choices=LOG_FORMATS, help=f"log lines (default {_SERVER['log_format']})"
+    )
+    p.add_argument(
+        "--stream-idle",
+        type=float,
+        help="seconds a stream may wait on a client that stopped reading "
+        f"(default {_SERVER['stream_idle_seconds']:g})",
+    )
+    p.add_argument(
+        "--db-probe",
+        type=float,
+        help=f"seconds between catalog health probes (default {_SERVER['db_probe_seconds']:g})",
+    )
+    p.add_argument(
+        "--keepalive",
+        type=float,
+        help="seconds between keepalive pings to clients "
+        f"(default {_SERVER['keepalive_seconds']:g})",
     )
     defaults = Limits()
     for name in limit_names():
@@ -259,6 +316,10 @@ def _healthcheck_command(commands: Commands) -> None:
 
 def _example_command(commands: Commands) -> None:
     p = commands.add_parser(
-        "example", help="build a catalog from the bundled example (2 Mb of human chr20)"
+        "example",
+        help="build a catalog from the bundled example (2 Mb of human chr20)",
+        description="Ingest the bundled example into --data-dir (works offline): 2 Mb of "
+        "human chr20 (hg19) and five conditions (CTCF peaks, TF sites, genes, CpG islands, "
+        "blacklist); then list the catalog. Running it again changes nothing.",
     )
     _common(p)

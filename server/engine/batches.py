@@ -12,7 +12,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from peaksql.core.wire import packed_row_bytes
-from peaksql.server.engine import kernels
+from peaksql.server.engine import augment, kernels
+from peaksql.server.engine.epochs import EpochView, epoch_view
 from peaksql.server.engine.labels import labels_of
 from peaksql.server.engine.order import Cursor, EpochOrder, positions_for
 from peaksql.server.engine.plan import Plan
@@ -23,11 +24,12 @@ class BatchData:
     """One batch in wire layout: (B, ceil(L/2)) packed sequences and boolean labels."""
 
     sequences: np.ndarray  # uint8 (B, ceil(L/2))
-    labels: np.ndarray  # bool (B, C) or (B, C, inner_length)
+    labels: np.ndarray  # (B, C), (B, C, bins or bases), class (B[, bins]); NaN: missing="mask"
     window_indices: np.ndarray  # int64 (B,)
     regions: np.ndarray  # int64 (B,)
     starts: np.ndarray  # int64 (B,)
     cursor: Cursor | None = None
+    strands: np.ndarray | None = None  # bool (B,): reverse complemented (augment)
 
     @property
     def batch_size(self) -> int:
@@ -40,11 +42,24 @@ def build_batch(plan: Plan, indices: np.ndarray) -> BatchData:
     regions, starts = plan.windows.locate(indices)
     return BatchData(
         sequences=gather_sequences(plan, regions, starts),
-        labels=label_windows(plan, regions, starts),
+        labels=plan.mark_missing(label_windows(plan, regions, starts), regions),
         window_indices=indices,
         regions=regions,
         starts=starts,
     )
+
+
+def build_epoch_batch(plan: Plan, view: EpochView, items: np.ndarray) -> BatchData:
+    """The epoch's items ``items``: its windows, shifted and reverse complemented
+    (``augment``) as the epoch says; ``build_batch`` when the spec asks for neither."""
+    indices, strands = view.locate(items)
+    regions, starts = plan.windows.locate(indices)
+    starts = augment.shifted_starts(plan, indices, regions, starts, view.epoch)
+    sequences = gather_sequences(plan, regions, starts)
+    labels = plan.mark_missing(label_windows(plan, regions, starts), regions)
+    if strands is not None:
+        augment.apply_strands(sequences, labels, strands, plan)
+    return BatchData(sequences, labels, indices, regions, starts, strands=strands)
 
 
 def gather_sequences(plan: Plan, regions: np.ndarray, starts: np.ndarray) -> np.ndarray:
@@ -85,17 +100,20 @@ def iter_batches(
 ) -> Iterator[BatchData]:
     """One rank's share of one epoch from ``cursor``, ``batch_size`` windows at a time.
 
-    The epoch's order (its round keys) is set up once per stream, not per batch.
+    The epoch's order (its round keys) and its windows (``epochs.EpochView``: the epoch's
+    subset of negatives, both strands) are set up once per stream, not per batch.
     """
-    order = EpochOrder(plan.num_windows, seed, cursor.epoch, shuffle)
+    view = epoch_view(plan, cursor.epoch)
+    order = EpochOrder(view.num_items, seed, cursor.epoch, shuffle)
     made = 0
     while not max_batches or made < max_batches:
-        positions = positions_for(cursor, batch_size, plan.num_windows, equal=equal_shares)
+        positions = positions_for(cursor, batch_size, view.num_items, equal=equal_shares)
         if positions.size == 0:
             return
         cursor = cursor.advanced(int(positions.size))
         made += 1
-        yield replace(build_batch(plan, order.window_indices(positions)), cursor=cursor)
+        batch = build_epoch_batch(plan, view, order.window_indices(positions))
+        yield replace(batch, cursor=cursor)
 
 
 def positive_counts(plan: Plan, chunk: int = 65_536) -> np.ndarray:

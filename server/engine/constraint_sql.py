@@ -6,6 +6,7 @@ SQLite and PostgreSQL.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -16,10 +17,39 @@ from sqlalchemy.sql.visitors import InternalTraversal
 from sqlglot import exp
 
 from peaksql.server.catalog.columns import TEXT_COLUMNS
+from peaksql.server.catalog.schema import condition_metadata
 from peaksql.server.engine.constraint_tokens import reject
 from peaksql.server.engine.constraint_tree import COMPARISONS, operands
 
 _ORDERING = (exp.LT, exp.LTE, exp.GT, exp.GTE)
+
+
+@dataclass(frozen=True)
+class MetadataColumn:
+    """A condition metadata key as a constraint column (see ``catalog.condition_metadata``).
+
+    A string literal compares with the key's text value, a number with its number value; a
+    condition without the key (or with a value of the other kind) reads NULL, which no
+    comparison selects; ``key IS NULL`` selects the conditions without the key.
+    """
+
+    text: ColumnElement[Any]
+    number: ColumnElement[Any]
+    present: ColumnElement[bool]
+
+
+def metadata_column(key: str, condition_id: ColumnElement[Any]) -> MetadataColumn:
+    """Key ``key`` of the condition whose id is ``condition_id`` (correlated subqueries on
+    the ``condition_metadata`` primary key; the key itself a bound parameter)."""
+    match = sa.and_(
+        condition_metadata.c.condition_id == condition_id,
+        condition_metadata.c.key == sa.literal(key, sa.String()),
+    )
+    return MetadataColumn(
+        sa.select(condition_metadata.c.value_text).where(match).scalar_subquery(),
+        sa.select(condition_metadata.c.value_number).where(match).scalar_subquery(),
+        sa.exists().where(match),
+    )
 
 
 def compile_terms(
@@ -43,6 +73,8 @@ def _compile(node: exp.Expression, columns: Mapping[str, ColumnElement[Any]]) ->
     if name not in columns:
         raise reject(f"column {name!r} is not available here")
     column = columns[name]
+    if isinstance(column, MetadataColumn):
+        return _compile_metadata(node, column)
     if isinstance(node, exp.Is):
         return column.is_(None)
     if isinstance(node, exp.Like):
@@ -54,6 +86,29 @@ def _compile(node: exp.Expression, columns: Mapping[str, ColumnElement[Any]]) ->
     if isinstance(node, exp.Between):
         return column.between(_bind(node.args["low"]), _bind(node.args["high"]))
     return COMPARISONS[type(node)](column, _bind(node.expression))
+
+
+def _compile_metadata(node: exp.Expression, column: MetadataColumn) -> Any:
+    """A term on a metadata key: text or number value by the literal's kind."""
+    if isinstance(node, exp.Is):
+        return sa.not_(column.present)
+    if isinstance(node, exp.Like):
+        return _CaseSensitiveLike(column.text, str(_value(node.expression)))
+    if isinstance(node, exp.In):
+        texts = [_bind(i) for i in node.expressions if i.is_string]
+        numbers = [_bind(i) for i in node.expressions if not i.is_string]
+        parts = ([column.text.in_(texts)] if texts else []) + (
+            [column.number.in_(numbers)] if numbers else []
+        )
+        return sa.or_(*parts)
+    literal = node.args["low"] if isinstance(node, exp.Between) else node.expression
+    value: Any = column.number
+    if literal.is_string:
+        ordered = isinstance(node, (*_ORDERING, exp.Between))
+        value = _CodePointOrder(column.text) if ordered else column.text
+    if isinstance(node, exp.Between):
+        return value.between(_bind(node.args["low"]), _bind(node.args["high"]))
+    return COMPARISONS[type(node)](value, _bind(node.expression))
 
 
 def _value(literal: exp.Literal) -> str | int | float:

@@ -8,6 +8,9 @@ offending token.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 import sqlglot
 from sqlglot.errors import TokenError
@@ -17,6 +20,31 @@ from peaksql.core.errors import ConstraintError
 from peaksql.server.catalog.columns import INTERVAL_COLUMNS, REGION_COLUMNS
 
 ALLOWED_COLUMNS = REGION_COLUMNS + INTERVAL_COLUMNS
+
+#: Metadata keys the catalog holds, allowed as condition-level columns during one parse
+#: (``parse_where(..., metadata_keys=...)`` sets it; both gates read it).
+_METADATA_KEYS: ContextVar[frozenset[str]] = ContextVar("metadata_keys", default=frozenset())
+
+
+@contextmanager
+def metadata_columns(keys: frozenset[str]) -> Iterator[None]:
+    """Allow ``keys`` (lowercase metadata keys) as columns for the parse inside the block."""
+    token = _METADATA_KEYS.set(frozenset(keys) - frozenset(ALLOWED_COLUMNS))
+    try:
+        yield
+    finally:
+        _METADATA_KEYS.reset(token)
+
+
+def is_metadata_column(name: str) -> bool:
+    """Whether ``name`` is a metadata key allowed in the current parse."""
+    return name in _METADATA_KEYS.get()
+
+
+def is_allowed_column(name: str) -> bool:
+    """Whether ``name`` (lowercase) is a built-in column or an allowed metadata key."""
+    return name in ALLOWED_COLUMNS or is_metadata_column(name)
+
 
 #: Longest string literal accepted (characters).
 MAX_STRING_LENGTH = 1_000
@@ -141,7 +169,7 @@ def _check_token(tokens: list[Token], index: int, text: str) -> None:
         return
     if kind is TokenType.SEMICOLON:
         raise reject(f"';' at position {token.start} is not allowed (one constraint only)")
-    if kind in (TokenType.VAR, TokenType.IDENTIFIER) or spelling.lower() in ALLOWED_COLUMNS:
+    if kind in (TokenType.VAR, TokenType.IDENTIFIER) or is_allowed_column(spelling.lower()):
         _check_column_token(tokens[index : index + 3])
         return
     allowed = _TOKEN_SPELLINGS.get(kind, frozenset())
@@ -186,8 +214,17 @@ def _check_column_token(window: list[Token]) -> None:
     if token.token_type is TokenType.VAR and not _IDENTIFIER.match(name):
         what = "placeholder" if name.startswith(("$", "?", ":", "@")) else "token"
         raise reject(f"{what} {show(name)} at position {token.start} is not allowed")
-    if name.lower() not in ALLOWED_COLUMNS:
-        raise reject(f"unknown column {show(name)} at position {token.start}")
+    if not is_allowed_column(name.lower()):
+        raise reject(f"unknown column {show(name)} at position {token.start}{_keys_hint()}")
+
+
+def _keys_hint() -> str:
+    """The metadata keys a constraint may also name, for an unknown column's message."""
+    keys = sorted(_METADATA_KEYS.get())
+    if not keys:
+        return ""
+    shown = ", ".join(keys[:20]) + (f", ... ({len(keys)} in all)" if len(keys) > 20 else "")
+    return f" (condition metadata keys of this catalog: {shown})"
 
 
 def _unreadable(text: str) -> str:

@@ -6,6 +6,7 @@ column on the left and literals as Python values.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -15,9 +16,15 @@ from sqlglot.errors import ParseError
 from sqlglot.tokens import Token
 
 from peaksql.server.catalog.columns import TEXT_COLUMNS
-from peaksql.server.engine.constraint_tokens import ALLOWED_COLUMNS, reject, show
+from peaksql.server.engine.constraint_tokens import (
+    is_allowed_column,
+    is_metadata_column,
+    reject,
+    show,
+)
 
 _INT64_MAX = 2**63 - 1
+_PLAIN = re.compile(r"[a-z_][a-z0-9_]*\Z")
 COMPARISONS: dict[type[exp.Expression], Callable[[Any, Any], Any]] = {
     exp.EQ: lambda a, b: a == b,
     exp.NEQ: lambda a, b: a != b,
@@ -92,7 +99,9 @@ def check_term(node: exp.Expression, max_in_list: int) -> exp.Expression:
         _only(node, "this", "low", "high")
         column = _column(node.this, node)
         low, high = _literal(column, node.args["low"]), _literal(column, node.args["high"])
-        return exp.Between(this=exp.column(column), low=low, high=high)
+        if low.is_string != high.is_string:
+            raise reject(f"{show(node.sql())}: BETWEEN needs two strings or two numbers")
+        return exp.Between(this=_column_node(column), low=low, high=high)
     if isinstance(node, exp.Like):
         return _check_like(node)
     if isinstance(node, exp.Is):
@@ -100,7 +109,7 @@ def check_term(node: exp.Expression, max_in_list: int) -> exp.Expression:
         column = _column(node.this, node)
         if not isinstance(node.expression, exp.Null):
             raise reject(f"{show(node.sql())}: IS takes only NULL or NOT NULL")
-        return exp.Is(this=exp.column(column), expression=exp.Null())
+        return exp.Is(this=_column_node(column), expression=exp.Null())
     raise reject(f"{_describe(node)} is not a condition: a term must compare a column")
 
 
@@ -126,7 +135,7 @@ def _check_comparison(node: exp.Expression) -> exp.Expression:
             )
         left, right, kind = right, left, _MIRRORED[kind]
     column = _column(left, node)
-    return kind(this=exp.column(column), expression=_literal(column, right))
+    return kind(this=_column_node(column), expression=_literal(column, right))
 
 
 def _check_in(node: exp.In, max_in_list: int) -> exp.Expression:
@@ -141,17 +150,25 @@ def _check_in(node: exp.In, max_in_list: int) -> exp.Expression:
         raise reject(
             f"the IN list of column {column!r} has {len(items)} items, more than {max_in_list}"
         )
-    return exp.In(this=exp.column(column), expressions=[_literal(column, v) for v in items])
+    return exp.In(this=_column_node(column), expressions=[_literal(column, v) for v in items])
 
 
 def _check_like(node: exp.Like) -> exp.Expression:
     _only(node, "this", "expression", "negate")
     column = _column(node.this, node)
-    if column not in TEXT_COLUMNS:
+    if column not in TEXT_COLUMNS and not is_metadata_column(column):
         raise reject(f"LIKE on numeric column {column!r} is not allowed")
     pattern = _literal(column, node.expression)
-    like = exp.Like(this=exp.column(column), expression=pattern)
+    if not pattern.is_string:
+        raise reject(f"{show(node.sql())}: LIKE takes a string pattern")
+    like = exp.Like(this=_column_node(column), expression=pattern)
     return exp.not_(like, copy=False) if node.args.get("negate") else like
+
+
+def _column_node(name: str) -> exp.Column:
+    """A column node; a name that is no plain identifier (a metadata key such as
+    ``cell type``) is quoted, so the canonical text parses back to it."""
+    return exp.column(name, quoted=not _PLAIN.match(name))
 
 
 def _column(node: exp.Expression, term: exp.Expression) -> str:
@@ -163,7 +180,7 @@ def _column(node: exp.Expression, term: exp.Expression) -> str:
     if node.args.get("table") is not None or not isinstance(node.this, exp.Identifier):
         raise reject(f"table-qualified column {show(node.sql())} is not allowed")
     name = node.name.lower()
-    if name not in ALLOWED_COLUMNS:
+    if not is_allowed_column(name):
         raise reject(f"unknown column {show(node.name)}")
     return name
 
@@ -184,6 +201,11 @@ def _literal(column: str, node: exp.Expression) -> exp.Literal:
         )
     if not isinstance(node, exp.Literal):
         raise reject(f"{_describe(node)} is not allowed as a value of column {column!r}")
+    if is_metadata_column(column):  # a metadata value is text or a number: either literal
+        if node.is_string:
+            return exp.Literal.string(node.this)
+        number = _number(node.this)
+        return exp.Literal(this=repr(-number if negative else number), is_string=False)
     if node.is_string:
         if column not in TEXT_COLUMNS:
             raise reject(f"column {column!r} is numeric but {show(node.this)} is a string")

@@ -28,6 +28,12 @@ no connection settings (no ``PRAGMA case_sensitive_like``):
 ``!=``, ``NOT IN`` and ``NOT`` follow SQL three-valued logic (NULL is never selected by a
 comparison), identically on both backends.
 
+Condition metadata keys (the JSON object given at ingest) are columns too when the caller
+passes the catalog's keys (``metadata_keys``): ``tissue = 'liver'`` compares the key's text
+value, ``dose > 5`` its number value (``constraint_sql.MetadataColumn``). Like ``condition``
+they have one value per condition: a top-level term naming only such columns is a
+*condition term* (``Where.condition_terms``), which selects conditions, not intervals.
+
 The gates and the compiler live in ``constraint_tokens``, ``constraint_tree`` and
 ``constraint_sql``; this module is the API: ``parse_where`` and ``Where``.
 """
@@ -42,12 +48,19 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlglot import exp
 from sqlglot.tokens import TokenType
 
-from peaksql.server.catalog.columns import INTERVAL_COLUMNS, REGION_COLUMNS, TEXT_COLUMNS
+from peaksql.server.catalog.columns import (
+    BY_NAME,
+    CONDITION_COLUMNS,
+    INTERVAL_COLUMNS,
+    REGION_COLUMNS,
+    TEXT_COLUMNS,
+)
 from peaksql.server.engine.constraint_sql import compile_terms
 from peaksql.server.engine.constraint_tokens import (
     ALLOWED_COLUMNS,
     MAX_NESTING,
     MAX_STRING_LENGTH,
+    metadata_columns,
     reject,
     scan,
 )
@@ -83,6 +96,43 @@ class Where:
     canonical: str = ""
     columns: frozenset[str] = frozenset()
 
+    @property
+    def metadata_columns(self) -> frozenset[str]:
+        """The condition metadata keys the constraint names."""
+        return frozenset(name for name in self.columns if name not in BY_NAME)
+
+    @property
+    def condition_terms(self) -> tuple[exp.Expression, ...]:
+        """The interval terms naming only per-condition columns (``condition``, metadata
+        keys): they select conditions, evaluated once per condition."""
+        return tuple(t for t in self.interval_terms if _per_condition(t))
+
+    @property
+    def label_terms(self) -> tuple[exp.Expression, ...]:
+        """The interval terms that are no condition terms: they select intervals."""
+        return tuple(t for t in self.interval_terms if not _per_condition(t))
+
+    def condition_names(self) -> list[str]:
+        """Condition names the constraint compares ``condition`` with (=, !=, IN, NOT IN),
+        anywhere in it, in order of appearance: each must name a condition."""
+        names: list[str] = []
+        for term in (*self.region_terms, *self.interval_terms):
+            for node in term.find_all(exp.EQ, exp.NEQ, exp.In):
+                if node.this.name == "condition":
+                    items = node.expressions if isinstance(node, exp.In) else [node.expression]
+                    names.extend(item.this for item in items if item.this not in names)
+        return names
+
+    def condition_clause(
+        self, columns: Mapping[str, ColumnElement[Any]]
+    ) -> ColumnElement[bool] | None:
+        """The condition terms as one clause over ``columns`` (None if there are none)."""
+        return compile_terms(self.condition_terms, columns)
+
+    def label_clause(self, columns: Mapping[str, ColumnElement[Any]]) -> ColumnElement[bool] | None:
+        """The label terms as one clause over ``columns`` (None if there are none)."""
+        return compile_terms(self.label_terms, columns)
+
     def region_clause(
         self, columns: Mapping[str, ColumnElement[Any]]
     ) -> ColumnElement[bool] | None:
@@ -100,8 +150,23 @@ class Where:
         return compile_terms(self.interval_terms, columns)
 
 
-def parse_where(text: str | None, *, max_length: int = 10_000, max_in_list: int = 1_000) -> Where:
-    """Parse and validate a ``where`` constraint; raise ConstraintError naming the bad token."""
+def parse_where(
+    text: str | None,
+    *,
+    max_length: int = 10_000,
+    max_in_list: int = 1_000,
+    metadata_keys: frozenset[str] = frozenset(),
+) -> Where:
+    """Parse and validate a ``where`` constraint; raise ConstraintError naming the bad token.
+
+    ``metadata_keys``: the catalog's condition metadata keys (lowercase), allowed as columns
+    (``catalog.condition_metadata.metadata_keys``); without them only built-in columns are.
+    """
+    with metadata_columns(metadata_keys):
+        return _parse(text, max_length, max_in_list)
+
+
+def _parse(text: str | None, max_length: int, max_in_list: int) -> Where:
     if text is None or not text.strip():
         return Where()
     if len(text) > max_length:
@@ -125,6 +190,11 @@ def parse_where(text: str | None, *, max_length: int = 10_000, max_in_list: int 
         used |= names
         (region if names <= set(REGION_COLUMNS) else interval).append(term)
     return Where(tuple(region), tuple(interval), canonical, frozenset(used))
+
+
+def _per_condition(term: exp.Expression) -> bool:
+    names = {column.name for column in term.find_all(exp.Column)}
+    return all(name in CONDITION_COLUMNS or name not in BY_NAME for name in names)
 
 
 def _term_text(term: exp.Expression, num_terms: int) -> str:

@@ -147,6 +147,8 @@ class Cursor:
     rank: int
     world_size: int
     delivered: int = 0
+    #: epoch positions ``[0, offset)`` were delivered before an elastic resume
+    offset: int = 0
 
     def __post_init__(self) -> None:
         check_int("epoch", self.epoch)
@@ -155,6 +157,7 @@ class Cursor:
         if self.rank >= self.world_size:
             raise InvalidArgument(f"rank must be < world_size ({self.world_size}), got {self.rank}")
         check_int("delivered", self.delivered)
+        check_int("offset", self.offset)
 
     def advanced(self, count: int) -> Cursor:
         """The cursor after ``count`` more windows were delivered."""
@@ -164,19 +167,22 @@ class Cursor:
 def positions_for(cursor: Cursor, count: int, num_windows: int, equal: bool = False) -> np.ndarray:
     """The next ``count`` epoch positions of the cursor's rank (fewer at the end of the epoch).
 
-    Arithmetic only, O(count): position ``rank + W·k`` for ``k = delivered, delivered + 1, …``,
-    taken ``mod N`` when ``equal`` pads a short rank.
+    Arithmetic only, O(count): position ``offset + rank + W·k`` for ``k = delivered,
+    delivered + 1, …``, taken ``mod N`` when ``equal`` pads a short rank. ``offset`` is where
+    an elastic resume (``peaksql.core.elastic``) re-shards the rest of the epoch.
     """
     count = check_int("count", count)
-    total = num_positions(num_windows, cursor.rank, cursor.world_size, equal)
+    # an offset past the end is an epoch finished (equal shares padded past N before the resume)
+    remaining = max(num_windows - cursor.offset, 0)
+    total = num_positions(remaining, cursor.rank, cursor.world_size, equal)
     if cursor.delivered > total:
         raise InvalidArgument(
             f"delivered must be <= {total} (positions of rank {cursor.rank} of "
-            f"{cursor.world_size} in an epoch of {num_windows}), got {cursor.delivered}"
+            f"{cursor.world_size} in an epoch of {remaining}), got {cursor.delivered}"
         )
     stop = min(total, cursor.delivered + count)
     steps = np.arange(cursor.delivered, stop, dtype=np.int64)
-    positions = cursor.rank + steps * cursor.world_size
+    positions = cursor.offset + cursor.rank + steps * cursor.world_size
     if equal and stop > 0:
         positions %= num_windows
     return positions

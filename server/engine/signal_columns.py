@@ -109,11 +109,21 @@ class SignalColumns:
         )
 
     def count_points(self, window_starts: np.ndarray, length: int) -> np.ndarray:
+        """Never reached: a summit plan over signal columns is refused when compiled."""
         raise InvalidArgument("summit labels need interval conditions, not signal tracks")
 
     def covered_mask(self, window_starts: np.ndarray, length: int) -> np.ndarray:
         """Per-base data presence, (B, C, length) bool."""
         return self.signal(window_starts, length, 1, "coverage", "zero") > 0
+
+    def presence(self, num_assemblies: int) -> np.ndarray:
+        """(A, C) bool: whether column c has a track (or valued intervals) on assembly a."""
+        present = np.zeros((num_assemblies, self.num_columns), dtype=bool)
+        for c, by_assembly in enumerate(self.tracks):
+            for a in by_assembly:
+                if a < num_assemblies:
+                    present[a, c] = True
+        return present
 
     def bind(self, bases: np.ndarray, store_offsets: np.ndarray, assembly: np.ndarray) -> None:
         """Take the plan's region geometry (plan coordinates -> assembly positions)."""
@@ -124,7 +134,11 @@ class SignalColumns:
 def _track_rows(connection: sa.Connection, names: list[str] | None) -> list[sa.Row]:
     query = sa.select(
         conditions.c.name, signal_tracks.c.strand, signal_tracks.c.path, assemblies.c.name
-    ).select_from(signal_tracks.join(conditions).join(assemblies))
+    ).select_from(
+        signal_tracks.join(conditions).join(
+            assemblies, signal_tracks.c.assembly_id == assemblies.c.id
+        )
+    )
     if names is not None:
         query = query.where(conditions.c.name.in_(names))
     return list(connection.execute(query))
@@ -138,6 +152,12 @@ def select_signal_columns(
     rows = _track_rows(connection, requested if spec.conditions else None)
     if spec.label != "signal" and not rows:
         return None
+    if spec.label == "summit":
+        raise InvalidArgument(
+            "label='summit' needs interval conditions with summits; the dataset's label "
+            "columns are signal tracks: use label='signal' (e.g. aggregate='max'), or name "
+            "peak conditions in conditions="
+        )
     plan_assembly = {r.assembly: i for i, r in enumerate(_unique_stores(regions))}
     chrom_index = _chromosome_indices(connection, regions)
     tracks: dict[str, dict[int, Runs]] = {}
@@ -256,15 +276,18 @@ def _merge(parts: list[tuple[float, float, float] | None]) -> tuple[float, float
 
 
 def label_column_messages(plan: Any, positives: np.ndarray) -> list[Any]:
-    """Describe's ``LabelColumn`` messages: positives, strand partner and, for signal
+    """Describe's ``LabelColumn`` messages: positives, assemblies, strand partner and, for signal
     columns, the stored value range and mean over the plan's chromosomes."""
     from peaksql.v1 import peaksql_pb2 as pb
 
     signals = plan.coverage if isinstance(plan.coverage, SignalColumns) else None
     partner = plan.strand_partner
+    assemblies = plan.column_assemblies()
     messages = []
     for c, name in enumerate(plan.label_columns):
-        message = pb.LabelColumn(name=name, num_positive=int(positives[c]))
+        message = pb.LabelColumn(
+            name=name, num_positive=int(positives[c]), assemblies=assemblies[c]
+        )
         message.strand_partner = int(partner[c]) if partner is not None else c
         stats = signals.stats[c] if signals is not None else None
         if stats is not None:

@@ -1,7 +1,8 @@
 """``add_assembly`` / ``remove_assembly``: the genome store file plus its catalog rows.
 
-add:    check name -> write_store(FASTA -> hidden staging file) -> one transaction:
-        insert assembly + chromosome rows, publish staging file as <name>.u8 -> commit
+add:    check name -> write_store(FASTA or 2bit -> staging file in this ingest's scratch
+        folder, <data_dir>/tmp/ingest-*/) -> one transaction: insert assembly + chromosome
+        rows, publish the staging file as genomes/<name>.u8 -> commit
 remove: one transaction deleting intervals, conditions, chromosomes, assembly -> unlink file
 
 The store file is published inside the transaction with an exclusive hard link, so of two
@@ -13,7 +14,6 @@ from __future__ import annotations
 import errno
 import os
 import re
-import uuid
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -22,9 +22,11 @@ from peaksql.core.errors import AlreadyExists, InvalidArgument, NotFound
 from peaksql.server.catalog import queries
 from peaksql.server.catalog.generation import bump_generation
 from peaksql.server.catalog.genome_store import ChromosomeRecord, GenomeStore
+from peaksql.server.catalog.parts import delete_assembly_parts
 from peaksql.server.catalog.queries import AssemblyRecord
-from peaksql.server.catalog.schema import assemblies, chromosomes, conditions, intervals
+from peaksql.server.catalog.schema import assemblies, chromosomes, intervals
 from peaksql.server.ingest.genome_writer import write_store
+from peaksql.server.ingest.scratch import scratch_folder
 
 #: A name that is also a safe file name: no path separators, no leading '.' or '-'.
 _SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
@@ -41,10 +43,13 @@ def add_assembly(
     *,
     progress: bool = True,
 ) -> AssemblyRecord:
-    """Store ``fasta`` as assembly ``name``: the store file, then all rows in one transaction.
+    """Store ``fasta`` (FASTA or 2bit) as assembly ``name``: the store file, then all rows in
+    one transaction.
 
-    Raises InvalidArgument for an unsafe name, AlreadyExists for a taken one and
-    InputFileError for a bad FASTA; on any failure neither rows nor a store file remain.
+    Raises InvalidArgument for an unsafe name, AlreadyExists for a taken one,
+    InputFileError for a bad genome file and WriteError when the store cannot be written;
+    on any failure neither rows nor a store file remain (a killed ingest's scratch folder is
+    swept by the next one).
     """
     if not isinstance(name, str) or not _SAFE_NAME.fullmatch(name):
         raise InvalidArgument(
@@ -64,9 +69,27 @@ def add_assembly(
             f"assembly {name!r}: store file {path} exists but is not in the catalog "
             "(left by a crashed ingest?): delete it and try again"
         )
-    staging = path.with_name(f".{name}.{uuid.uuid4().hex}.staging")
-    records = write_store(Path(fasta), staging, progress=progress)
+    with scratch_folder(data_dir) as scratch:
+        staging = scratch / f"{name}{path.suffix}"
+        records = write_store(Path(fasta), staging, progress=progress)
+        _commit(engine, name, species, store, records, staging, path)
+    length = sum(record.length for record in records)
+    chromosome_rows = tuple((record.name, record.length) for record in records)
+    return AssemblyRecord(name, species, length, chromosome_rows, store.relative(path))
+
+
+def _commit(
+    engine: sa.Engine,
+    name: str,
+    species: str | None,
+    store: GenomeStore,
+    records: list[ChromosomeRecord],
+    staging: Path,
+    path: Path,
+) -> None:
+    """Insert the rows and publish the staged store file in one transaction."""
     published = False
+    path.parent.mkdir(parents=True, exist_ok=True)
     try:
         with engine.begin() as connection:
             _insert_rows(connection, name, species, store.relative(path), records)
@@ -83,15 +106,11 @@ def add_assembly(
         if published:
             path.unlink(missing_ok=True)
         raise
-    finally:
-        staging.unlink(missing_ok=True)
-    length = sum(record.length for record in records)
-    chromosome_rows = tuple((record.name, record.length) for record in records)
-    return AssemblyRecord(name, species, length, chromosome_rows, store.relative(path))
 
 
 def remove_assembly(engine: sa.Engine, data_dir: Path, name: str) -> None:
-    """Delete an assembly with its chromosomes, conditions and intervals, then its store file.
+    """Delete an assembly with its chromosomes, intervals and the conditions that have
+    intervals on no other assembly, then its store file.
 
     Dependent rows are deleted explicitly (not only by ON DELETE CASCADE) so that a SQLite
     connection without ``PRAGMA foreign_keys`` leaves no orphans.
@@ -104,14 +123,8 @@ def remove_assembly(engine: sa.Engine, data_dir: Path, name: str) -> None:
             known = queries.assembly_names(connection)
             raise NotFound(f"no assembly {name!r}; known: {', '.join(known) or 'none'}")
         chromosome_ids = sa.select(chromosomes.c.id).where(chromosomes.c.assembly_id == row.id)
-        condition_ids = sa.select(conditions.c.id).where(conditions.c.assembly_id == row.id)
-        connection.execute(
-            intervals.delete().where(
-                intervals.c.chromosome_id.in_(chromosome_ids)
-                | intervals.c.condition_id.in_(condition_ids)
-            )
-        )
-        connection.execute(conditions.delete().where(conditions.c.assembly_id == row.id))
+        connection.execute(intervals.delete().where(intervals.c.chromosome_id.in_(chromosome_ids)))
+        delete_assembly_parts(connection, row.id)  # and the conditions that lived only here
         connection.execute(chromosomes.delete().where(chromosomes.c.assembly_id == row.id))
         connection.execute(assemblies.delete().where(assemblies.c.id == row.id))
         bump_generation(connection)

@@ -1,7 +1,7 @@
 """Plain or gzip input, told apart by the file's first bytes (never by its name).
 
-Interval files and FASTA files may be gzip-compressed (FASTA: bgzip, a gzip variant that
-``gzip`` reads too); both readers open their input here.
+Interval files and FASTA files may be gzip-compressed (plain gzip, several members, or
+bgzip, a gzip variant that ``gzip`` reads too); ``text_blocks`` opens every input here.
 """
 
 from __future__ import annotations
@@ -12,12 +12,6 @@ from typing import BinaryIO
 
 #: The first two bytes of every gzip (and bgzip) file.
 GZIP_MAGIC = b"\x1f\x8b"
-
-
-def is_gzip(path: Path) -> bool:
-    """Whether ``path`` starts with the gzip magic bytes (OSError if it cannot be read)."""
-    with open(path, "rb") as handle:
-        return handle.read(len(GZIP_MAGIC)) == GZIP_MAGIC
 
 
 def open_raw_and_decompressed(path: Path) -> tuple[BinaryIO, BinaryIO]:
@@ -32,10 +26,3 @@ def open_raw_and_decompressed(path: Path) -> tuple[BinaryIO, BinaryIO]:
     if magic == GZIP_MAGIC:
         return raw, gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[return-value]
     return raw, raw
-
-
-def open_decompressed(path: Path) -> BinaryIO:
-    """The uncompressed bytes of a plain, gzip or bgzip file (seekable, offsets uncompressed)."""
-    if is_gzip(path):
-        return gzip.open(path, "rb")  # type: ignore[return-value]
-    return open(path, "rb")

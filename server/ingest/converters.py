@@ -11,7 +11,8 @@ The converter of a field follows its kind in the column table (``catalog.columns
   likewise (kept as :data:`NO_SUMMIT`, checked with the coordinates).
 * ``value`` (bedGraph) is required: ``.`` is refused.
 
-A literal nan or inf is refused everywhere. Conversion is vectorised; a bad value is located
+A literal nan or inf is refused everywhere. Messages echo at most ``ECHO_CHARS`` characters
+of a value (``text_blocks.clip``). Conversion is vectorised; a bad value is located
 (row, problem) only after the vectorised conversion fails, and raised as :class:`BadValue`.
 """
 
@@ -23,6 +24,7 @@ from functools import partial
 import numpy as np
 
 from peaksql.server.catalog.columns import BY_NAME, Kind
+from peaksql.server.ingest.text_blocks import clip
 
 #: ``IntervalChunk.summit`` value for "no summit" (narrowPeak peak ``-1``).
 NO_SUMMIT = -1
@@ -59,7 +61,7 @@ def _integers(texts: Sequence[str], column: str) -> np.ndarray:
         return np.array(texts, dtype=np.int64)
     except (ValueError, OverflowError):
         row = _first_failing(texts, lambda text: np.int64(int(text)))
-        raise BadValue(row, f"{column} {texts[row]!r} is not an integer") from None
+        raise BadValue(row, f"{column} {clip(texts[row])!r} is not an integer") from None
 
 
 def _floats(texts: Sequence[str], column: str, *, optional: bool) -> np.ndarray:
@@ -72,13 +74,13 @@ def _floats(texts: Sequence[str], column: str, *, optional: bool) -> np.ndarray:
         values = np.array(texts, dtype=np.float64)
     except ValueError:
         row = _first_failing(texts, float)
-        raise BadValue(row, f"{column} {texts[row]!r} is not a number") from None
+        raise BadValue(row, f"{column} {clip(texts[row])!r} is not a number") from None
     bad = ~np.isfinite(values)
     if missing is not None:
         bad &= ~missing
     if bad.any():
         row = int(np.argmax(bad))
-        raise BadValue(row, f"{column} {texts[row]!r} is not a finite number")
+        raise BadValue(row, f"{column} {clip(texts[row])!r} is not a finite number")
     return values
 
 
@@ -107,7 +109,7 @@ def _text(texts: Sequence[str], column: str, *, max_length: int) -> list[str | N
 def _strand(texts: Sequence[str], column: str) -> list[str | None]:
     if not _STRANDS.issuperset(texts):
         row = next(row for row, text in enumerate(texts) if text not in _STRANDS)
-        raise BadValue(row, f"{column} {texts[row]!r} is not one of '+', '-', '.'")
+        raise BadValue(row, f"{column} {clip(texts[row])!r} is not one of '+', '-', '.'")
     return [None if text == _MISSING else text for text in texts]
 
 

@@ -1,143 +1,85 @@
-"""FASTA (plain or bgzip) -> genome store file: the write side of ``catalog.genome_store``.
+"""A genome file -> store file: the write side of ``catalog.genome_store``.
 
-FASTA --pyfaidx, chunked--> ENCODE_TABLE --> <data_dir>/genomes/<name>.u8 (the byte layout
-is described in ``peaksql.server.catalog.genome_store``, which reads these files).
+FASTA (plain, gzip or bgzip) --fasta_reader, streamed--> codes --> store file
+2bit (by its magic bytes)    --twobit, chunked-------->
 
-Ingest memory is bounded by ``CHUNK_BASES`` whatever the genome's size. pyfaidx's errors
-become ``InputFileError`` naming the line (see ``fasta_errors``).
+The byte layout is described in ``peaksql.server.catalog.genome_store``, which reads these
+files. Memory is a few MiB whatever the genome's size (blocks of ``text_blocks``, or
+``CHUNK_BASES`` bases of a 2bit file). Bad input raises ``InputFileError`` (file, line,
+problem); a failed write (disk full, ...) raises ``WriteError`` naming both files.
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
-import zlib
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
+from typing import BinaryIO
 
-import numpy as np
-import pyfaidx
 from tqdm import tqdm
 
-from peaksql.core.alphabet import ENCODE_TABLE, INVALID
 from peaksql.core.errors import InputFileError
 from peaksql.server.catalog.genome_store import ChromosomeRecord
-from peaksql.server.ingest import fasta_errors
-from peaksql.server.ingest.compression import is_gzip
+from peaksql.server.ingest import text_blocks
+from peaksql.server.ingest.fasta_reader import FastaEncoder
+from peaksql.server.ingest.scratch import WriteError
+from peaksql.server.ingest.twobit import encode_twobit, is_twobit
 
-#: Bases read from the FASTA per step: ingest holds about 4 copies of a chunk (text, bytes,
-#: codes), ~4 MiB whatever the genome's size; larger chunks are no faster.
-CHUNK_BASES = 1 << 20
-_COMPRESSED_SUFFIXES = (".gz", ".bgz")  # the suffixes pyfaidx opens through Bio.bgzf
+#: Bases of a 2bit sequence read per step.
+CHUNK_BASES = 1 << 22
 
 
-def write_store(fasta: Path, out: Path, *, progress: bool = True) -> list[ChromosomeRecord]:
-    """Encode ``fasta`` (plain or bgzip) into the store file ``out`` and return its chromosomes.
+def write_store(genome: Path, out: Path, *, progress: bool = True) -> list[ChromosomeRecord]:
+    """Encode ``genome`` (FASTA or 2bit) into the store file ``out``; return its chromosomes.
 
     ``out`` appears complete or not at all: the codes go to a temporary file beside it that is
-    renamed at the end. The FASTA's folder is never written to (the index lives in a temporary
-    folder). Bad input raises ``InputFileError`` naming the file, the line and the problem.
+    renamed at the end (callers put ``out`` in a scratch folder of the data dir, see
+    ``scratch``). Nothing is written beside the input.
     """
-    fasta = Path(fasta)
-    out = Path(out)
-    if not fasta.is_file():
-        raise InputFileError(fasta, None, "no such file")
-    if fasta.stat().st_size == 0:
-        raise InputFileError(fasta, 1, "empty file: no sequence and no '>name' header")
+    genome, out = Path(genome), Path(out)
+    if not genome.is_file():
+        raise InputFileError(genome, None, "no such file" if not genome.exists() else "not a file")
+    if genome.stat().st_size == 0:
+        raise InputFileError(genome, 1, "empty file: no sequence and no '>name' header")
     out.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="peaksql-fai-") as index_dir:
-        faidx = _index_fasta(fasta, Path(index_dir))
-        try:
-            return _encode_all(faidx, fasta, out, progress)
-        finally:
-            faidx.close()
-
-
-def _encode_all(
-    faidx: pyfaidx.Faidx, fasta: Path, out: Path, progress: bool
-) -> list[ChromosomeRecord]:
-    """Stream every sequence through ENCODE_TABLE into a temporary file, then rename it."""
-    total = sum(record.rlen for record in faidx.index.values())
-    records: list[ChromosomeRecord] = []
     handle, tmp_name = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".partial")
     try:
-        with (
-            os.fdopen(handle, "wb") as sink,
-            tqdm(
-                total=total, unit="bp", unit_scale=True, disable=not progress, desc=fasta.name
-            ) as bar,
-        ):
-            offset = 0
-            for name, record in faidx.index.items():
-                for begin in range(0, record.rlen, CHUNK_BASES):
-                    end = min(begin + CHUNK_BASES, record.rlen)
-                    sink.write(_encode_chunk(faidx, fasta, name, begin, end))
-                    bar.update(end - begin)
-                records.append(ChromosomeRecord(name, record.rlen, offset))
-                offset += record.rlen
+        with os.fdopen(handle, "wb") as sink:
+            records = _encode(genome, partial(_write_codes, sink), progress)
             sink.flush()
             os.fsync(sink.fileno())
         os.chmod(tmp_name, 0o644)  # mkstemp makes it 0600; servers may run as another user
         os.replace(tmp_name, out)
+    except OSError as error:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise WriteError(genome, Path(tmp_name), error) from error
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)
         raise
     return records
 
 
-def _encode_chunk(faidx: pyfaidx.Faidx, fasta: Path, name: str, begin: int, end: int) -> np.ndarray:
-    """Store codes of bases ``[begin, end)`` of ``name``; vectorised, no per-base Python."""
-    try:
-        text = faidx.from_file(name, begin + 1, end)
-    except UnicodeDecodeError:  # a multi-byte character cut by the chunk boundary
-        raise fasta_errors.bad_letter_error(fasta, faidx, name) from None
-    raw = np.frombuffer(text.encode("latin-1", "replace"), np.uint8)
-    codes = ENCODE_TABLE[raw]
-    if raw.size != end - begin or (codes == INVALID).any():
-        raise fasta_errors.bad_letter_error(fasta, faidx, name)
-    return codes
+def _write_codes(sink: BinaryIO, codes: bytes) -> None:
+    """The one place store bytes are written (a failure here is a WriteError)."""
+    sink.write(codes)
 
 
-# --- indexing with pyfaidx, its errors translated into InputFileError ----------------------
-
-
-def _index_fasta(fasta: Path, index_dir: Path) -> pyfaidx.Faidx:
-    """Index ``fasta`` with pyfaidx, writing .fai/.gzi into ``index_dir``.
-
-    pyfaidx chooses bgzip or plain text by the file's suffix; we choose by its first bytes,
-    giving pyfaidx a link with the matching suffix when the two disagree.
-    """
-    source, compressed = fasta, is_gzip(fasta)
-    if compressed != fasta.name.lower().endswith(_COMPRESSED_SUFFIXES):
-        source = index_dir / ("input.gz" if compressed else "input.txt")
-        os.symlink(fasta.resolve(), source)
-    try:
-        return pyfaidx.Faidx(
-            str(source),
-            indexname=str(index_dir / "input.fai"),
-            gzi_indexname=str(index_dir / "input.gzi"),
-            as_raw=True,
-            duplicate_action="stop",
-        )
-    except pyfaidx.UnsupportedCompressionFormat:
-        raise InputFileError(
-            fasta, None, "gzip-compressed but not bgzip: recompress it with 'bgzip' or gunzip it"
-        ) from None
-    except UnicodeDecodeError:
-        raise fasta_errors.undecodable_error(fasta) from None
-    except ValueError as error:
-        if str(error).startswith("Duplicate key"):
-            raise fasta_errors.duplicate_error(fasta, index_dir / "input.fai") from None
-        raise InputFileError(fasta, None, f"not a readable FASTA file: {error}") from None
-    except pyfaidx.FastaIndexingError as error:
-        layout_error = fasta_errors.indexing_error(fasta, str(error))
-        raise fasta_errors.bad_letter_up_to(fasta, layout_error.line) or layout_error from None
-    except RuntimeError as error:  # pyfaidx's "unhandled" layouts: several blank/short lines
-        layout_error = fasta_errors.irregular_lines_error(fasta, str(error))
-        raise fasta_errors.bad_letter_up_to(fasta, layout_error.line) or layout_error from None
-    except (OSError, EOFError, zlib.error) as error:
-        text = str(error)
-        if "EOF marker" in text:
-            text = "truncated bgzip file: the BGZF end-of-file block is missing"
-        elif "may not be writable" in text:  # pyfaidx's wording for any read error
-            text = "read error while indexing (a corrupt or truncated compressed file?)"
-        raise InputFileError(fasta, None, f"cannot read it as FASTA: {text}") from None
+def _encode(genome: Path, write: Callable[[bytes], None], progress: bool) -> list[ChromosomeRecord]:
+    """Stream the codes of ``genome`` to ``write``, showing a progress bar if asked."""
+    twobit = is_twobit(genome)
+    with tqdm(
+        total=None if twobit else genome.stat().st_size,
+        unit="bp" if twobit else "B",
+        unit_scale=True,
+        disable=not progress,
+        desc=genome.name,
+    ) as bar:
+        if twobit:
+            return encode_twobit(genome, write, CHUNK_BASES, bar.update)
+        encoder = FastaEncoder(genome, write)
+        for block, offset in text_blocks.normalized_blocks(genome):
+            encoder.feed(block)
+            bar.update(offset - bar.n)
+        return encoder.finish()

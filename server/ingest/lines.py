@@ -1,24 +1,26 @@
 """Bytes of an interval file -> numbered data rows, tab-separated; no format knowledge.
 
-* gzip is detected by its magic bytes, not by the file name; text must be UTF-8.
+* Files are read through ``text_blocks``: plain, gzip or bgzip (told by the magic bytes,
+  not the name), a UTF-8 byte order mark dropped, LF, CRLF or CR line ends; text must be
+  UTF-8. A line longer than ``MAX_LINE_BYTES`` is refused as soon as the bound is passed.
 * Blank lines and lines starting with ``#``, ``track`` or ``browser`` are skipped.
 * Fields are separated by tabs. A line without any tab is split on runs of whitespace instead,
   because many tools write BED with spaces; a tab-separated line keeps spaces inside fields
-  (a name such as ``my peak``). Trailing whitespace (and ``\\r``) is dropped.
+  (a name such as ``my peak``). Trailing whitespace is dropped.
 
 Blocks of a few MiB are read and decoded at once; only skipping comment lines is per line.
 """
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
-from peaksql.core.errors import InputFileError
-from peaksql.server.ingest.compression import open_raw_and_decompressed
+import numpy as np
 
-_BLOCK_BYTES = 1 << 22
+from peaksql.core.errors import InputFileError
+from peaksql.server.ingest.text_blocks import MAX_LINE_BYTES, normalized_blocks
+
 _SKIPPED_PREFIXES = ("#", "track", "browser")
 
 
@@ -46,28 +48,37 @@ def _numbered_blocks(path: Path) -> Iterator[tuple[int, list[str], int]]:
     Blocks of a few MiB, cut after their last newline, are decoded at once (per-line decoding
     would cost more than the parsing). NUL bytes or invalid UTF-8 mean the file is not text.
     """
-    try:
-        raw, stream = open_raw_and_decompressed(path)
-    except OSError as error:
-        raise InputFileError(path, None, f"cannot read the file: {error.strerror}") from error
     first_line = 1
     pending = b""
-    with raw, stream:
-        while True:
-            try:
-                block = stream.read(_BLOCK_BYTES)
-            except (OSError, EOFError, zlib.error) as error:
-                raise InputFileError(
-                    path, first_line, f"cannot decompress the gzip data: {error}"
-                ) from error
-            data = pending + block
-            cut = data.rfind(b"\n") + 1 if block else len(data)
-            data, pending = data[:cut], data[cut:]
-            if data:
-                yield first_line, _decode_lines(data, first_line, path), raw.tell()
-                first_line += data.count(b"\n")
-            if not block:
-                return
+    offset = 0
+    for block, offset in normalized_blocks(path):
+        data = pending + block
+        cut = data.rfind(b"\n") + 1
+        data, pending = data[:cut], data[cut:]
+        if len(pending) > MAX_LINE_BYTES:
+            _too_long(path, first_line + data.count(b"\n"))
+        if data:
+            _check_line_lengths(data, first_line, path)
+            yield first_line, _decode_lines(data, first_line, path), offset
+            first_line += data.count(b"\n")
+    if pending:
+        yield first_line, _decode_lines(pending, first_line, path), offset
+
+
+def _too_long(path: Path, line: int) -> None:
+    raise InputFileError(
+        path, line, f"line longer than {MAX_LINE_BYTES:,} bytes: is this an interval file?"
+    )
+
+
+def _check_line_lengths(data: bytes, first_line: int, path: Path) -> None:
+    """Refuse a line over the bound inside a block (vectorised over the newline positions)."""
+    if len(data) <= MAX_LINE_BYTES:
+        return
+    ends = np.flatnonzero(np.frombuffer(data, np.uint8) == ord("\n"))
+    lengths = np.diff(ends, prepend=-1) - 1
+    if lengths.max(initial=0) > MAX_LINE_BYTES:
+        _too_long(path, first_line + int(np.argmax(lengths > MAX_LINE_BYTES)))
 
 
 def _decode_lines(data: bytes, first_line: int, path: Path) -> list[str]:

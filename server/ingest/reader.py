@@ -21,7 +21,13 @@ import numpy as np
 from peaksql.core.errors import InputFileError, InvalidArgument
 from peaksql.server.catalog.columns import OPTIONAL_FIELDS
 from peaksql.server.ingest.converters import NO_SUMMIT, BadValue, Converter, converter
-from peaksql.server.ingest.formats import FILE_FIELDS, FormatSpec, get_format
+from peaksql.server.ingest.formats import (
+    FILE_FIELDS,
+    FORMATS,
+    FormatSpec,
+    detect_format,
+    get_format,
+)
 from peaksql.server.ingest.lines import data_rows
 
 
@@ -98,6 +104,37 @@ def read_intervals(
     if rows:
         num_columns = _check_column_counts(spec, rows, lines, path, num_columns)
         yield _to_chunk(spec, rows, lines, path, num_columns, offset)
+
+
+def sniff_format(path: str | Path) -> tuple[str, str | None]:
+    """(format, note): the extension's format, unless the content says otherwise.
+
+    A ``.bed`` file whose first data line has 10 columns is read as narrowPeak: BED has 3 to
+    9 or 12 columns (blockCount needs blockSizes and blockStarts), and ENCODE names its
+    narrowPeak files ``.bed.gz``; reading them as BED would silently drop signalValue,
+    pValue, qValue and the summit. ``--format bed`` still reads such a file as BED.
+    """
+    fmt = detect_format(path)
+    narrow = FORMATS["narrowpeak"]
+    if fmt == "bed" and _first_row_columns(Path(path)) == narrow.max_columns:
+        note = (
+            f"{Path(path).name}: {narrow.max_columns} columns, read as {narrow.display_name} "
+            "(pass --format bed to read it as BED)"
+        )
+        return narrow.name, note
+    return fmt, None
+
+
+def _first_row_columns(path: Path) -> int | None:
+    """Columns of the first data line (None for a file without one or that cannot be read:
+    the reader then reports the problem)."""
+    try:
+        for rows, _, _ in data_rows(path):
+            if rows:
+                return rows[0].count("\t") + 1
+    except InputFileError:
+        return None
+    return None
 
 
 def _check_column_counts(

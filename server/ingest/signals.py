@@ -23,7 +23,9 @@ from sqlalchemy import Engine
 
 from peaksql.core.errors import AlreadyExists, InputFileError, InvalidArgument, NotFound
 from peaksql.server.catalog import queries
+from peaksql.server.catalog.condition_metadata import replace_metadata_rows
 from peaksql.server.catalog.generation import bump_generation
+from peaksql.server.catalog.parts import ensure_part
 from peaksql.server.catalog.schema import chromosomes, conditions, signal_tracks
 from peaksql.server.catalog.signal_store import (
     data_dir_of,
@@ -180,7 +182,7 @@ def _signal_condition(
     metadata_text: str | None,
 ) -> int:
     existing = connection.execute(
-        sa.select(conditions.c.id, conditions.c.assembly_id).where(conditions.c.name == name)
+        sa.select(conditions.c.id).where(conditions.c.name == name)
     ).first()
     if existing is not None:
         if not append:
@@ -188,18 +190,18 @@ def _signal_condition(
                 f"{path}: condition {name!r} already exists; pass append=True (--append) to "
                 "add the other strand to it, or choose another condition name"
             )
-        if existing.assembly_id != assembly_id:
-            raise InvalidArgument(f"{path}: condition {name!r} belongs to another assembly")
-        return int(existing.id)
-    inserted = connection.execute(
-        conditions.insert().values(
-            name=name,
-            assembly_id=assembly_id,
-            metadata=metadata_text,
-            source_file=str(Path(path).resolve()),
+        condition_id = int(existing.id)
+    else:
+        inserted = connection.execute(
+            conditions.insert().values(
+                name=name, metadata=metadata_text, source_file=str(Path(path).resolve())
+            )
         )
-    )
-    return int(inserted.inserted_primary_key[0])
+        condition_id = int(inserted.inserted_primary_key[0])
+        if metadata_text:
+            replace_metadata_rows(connection, condition_id, json.loads(metadata_text))
+    ensure_part(connection, condition_id, assembly_id)  # the assembly it has a track on
+    return condition_id
 
 
 def _insert_tracks(
@@ -212,7 +214,10 @@ def _insert_tracks(
 ) -> None:
     taken = set(
         connection.scalars(
-            sa.select(signal_tracks.c.strand).where(signal_tracks.c.condition_id == condition_id)
+            sa.select(signal_tracks.c.strand).where(
+                signal_tracks.c.condition_id == condition_id,
+                signal_tracks.c.assembly_id == assembly_id,
+            )
         )
     )
     for strand, path, writer in zip(strands, paths, writers, strict=True):

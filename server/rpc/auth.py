@@ -110,8 +110,8 @@ def make_identify(tokens: TokenStore | None) -> Callable[[Metadata | None, str],
 
 
 def _refuse(message: str) -> Behavior:
-    def behavior(request: Any, context: grpc.ServicerContext) -> Any:
-        context.abort(grpc.StatusCode.UNAUTHENTICATED, message)
+    async def behavior(request: Any, context: Any) -> Any:
+        await context.abort(grpc.StatusCode.UNAUTHENTICATED, message)
 
     return behavior
 

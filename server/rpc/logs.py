@@ -3,8 +3,9 @@
     {"time": "2024-05-01T12:00:00.123Z", "level": "INFO", "logger": "peaksql.server",
      "message": "rpc finished", "request_id": "5f0c…", "method": "/peaksql.v1.PeakSQL/…", …}
 
-The request id lives in a thread-local while a handler runs (the gRPC thread pool runs one
-RPC, stream included, on one thread), so every log line a handler writes carries it.
+The request id lives in a context variable while a handler runs (each RPC is one asyncio task
+with its own context; work handed to a thread runs in a copy of it: ``streams.in_thread``),
+so every log line a handler writes carries it.
 Structured fields are passed as ``log.info("…", extra={"fields": {...}})``.
 """
 
@@ -12,21 +13,21 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
+from contextvars import ContextVar
 from datetime import datetime, timezone
 
 LOG_FORMATS = ("json", "text")
 
-_current = threading.local()
+_current: ContextVar[str | None] = ContextVar("peaksql_request_id", default=None)
 
 
 def current_request_id() -> str | None:
-    """The request id of the RPC this thread is handling, if any."""
-    return getattr(_current, "request_id", None)
+    """The request id of the RPC this task (or the thread working for it) is handling."""
+    return _current.get()
 
 
 def set_request_id(request_id: str | None) -> None:
-    _current.request_id = request_id
+    _current.set(request_id)
 
 
 class RequestIdFilter(logging.Filter):

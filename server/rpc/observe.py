@@ -8,11 +8,12 @@ can quote it when reporting a problem.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 import grpc
@@ -36,13 +37,13 @@ def _request_id(metadata: Metadata | None) -> str:
     return uuid.uuid4().hex[:16]
 
 
-def _code_name(context: grpc.ServicerContext, failed: bool) -> str:
+def _code_name(context: Any, failed: bool) -> str:
     code = context.code()  # set by context.abort, None when the handler returned normally
-    if code is not None:
+    if isinstance(code, grpc.StatusCode):
         return code.name
     if failed:
         return "UNKNOWN"
-    return "OK" if context.is_active() else "CANCELLED"
+    return "CANCELLED" if context.cancelled() else "OK"
 
 
 class ObserveInterceptor(Interceptor):
@@ -52,17 +53,17 @@ class ObserveInterceptor(Interceptor):
         self.metrics = metrics
         self.identify = identify
 
-    def _begin(self, context: grpc.ServicerContext) -> dict[str, object]:
+    async def _begin(self, context: Any) -> dict[str, object]:
         metadata = context.invocation_metadata()
         request_id = _request_id(metadata)
         set_request_id(request_id)
-        context.send_initial_metadata(((REQUEST_ID_HEADER, request_id),))
+        await context.send_initial_metadata(((REQUEST_ID_HEADER, request_id),))
         return {"caller": self.identify(metadata, context.peer()), "peer": context.peer()}
 
     def _end(
         self,
         method: str,
-        context: grpc.ServicerContext,
+        context: Any,
         fields: dict[str, object],
         began: float,
         failed: bool,
@@ -82,12 +83,12 @@ class ObserveInterceptor(Interceptor):
         log.log(level, "rpc finished", extra={"fields": fields})
         set_request_id(None)
 
-    @contextmanager
-    def scope(
-        self, method: str, request: Any, context: grpc.ServicerContext, streaming: bool
-    ) -> Iterator[OnMessage | None]:
+    @asynccontextmanager
+    async def scope(
+        self, method: str, request: Any, context: Any, streaming: bool
+    ) -> AsyncIterator[OnMessage | None]:
         began = time.perf_counter()
-        fields = self._begin(context)
+        fields = await self._begin(context)
         sent = _StreamCounter(self.metrics) if streaming else None
         if sent is not None:
             log.info("stream started", extra={"fields": {"method": method, **fields}})
@@ -96,7 +97,7 @@ class ObserveInterceptor(Interceptor):
         try:
             yield sent
             failed = False
-        except GeneratorExit:
+        except (GeneratorExit, asyncio.CancelledError):
             failed = False  # the client went away: CANCELLED, not a server error
             raise
         finally:

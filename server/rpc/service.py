@@ -1,28 +1,36 @@
-"""gRPC servicer: thin adapters from requests to the catalog and the dataset engine.
+"""gRPC servicer (grpc.aio): thin adapters from requests to the catalog and the dataset engine.
 
-request -> DatasetSpec -> DatasetEngine.plan (constraint parsed once, PlanCache.get)
-        -> iter_batches / build_batch -> Batch message
-Domain errors propagate as exceptions; ``interceptors.ErrorInterceptor`` turns them into
-statuses.
+request -> validate.check -> DatasetSpec -> DatasetEngine.plan (constraint parsed once,
+        PlanCache.get) -> iter_batches / build_batch -> Batch message
+Nothing here blocks the event loop: catalog queries and plans run on the ``requests`` thread
+pool, each batch of a stream on the ``FairScheduler``'s pool (``streams``), one batch built
+ahead of the one being sent. Domain errors propagate as exceptions;
+``interceptors.ErrorInterceptor`` turns them into statuses.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
+import json
+from collections.abc import Callable, Iterator
+from concurrent.futures import Executor
+from typing import Any
 
 import numpy as np
 
 from peaksql.core.errors import InvalidArgument, ResourceExhausted
-from peaksql.core.prefetch import read_ahead
 from peaksql.core.spec import DatasetSpec
 from peaksql.core.wire import pack_labels
 from peaksql.server.catalog.queries import list_assemblies, list_conditions
 from peaksql.server.engine.batches import BatchData, build_batch, iter_batches
 from peaksql.server.engine.dataset_engine import DatasetEngine
+from peaksql.server.engine.epochs import EpochSummary, epoch_summary
 from peaksql.server.engine.order import Cursor
+from peaksql.server.engine.plan import Plan
 from peaksql.server.engine.signal_columns import label_column_messages
+from peaksql.server.rpc.streams import FairScheduler, in_thread, send
+from peaksql.server.rpc.validate import check
 from peaksql.v1 import peaksql_pb2 as pb
-from peaksql.v1 import peaksql_pb2_grpc as pb_grpc
 
 
 def batch_message(batch: BatchData, seq_length: int, include_coordinates: bool) -> pb.Batch:
@@ -38,37 +46,78 @@ def batch_message(batch: BatchData, seq_length: int, include_coordinates: bool) 
         message.coordinates.window_index = batch.window_indices.astype("<i8").tobytes()
         message.coordinates.region_index = batch.regions.astype("<i8").tobytes()
         message.coordinates.start = batch.starts.astype("<i8").tobytes()
+        if batch.strands is not None:
+            message.coordinates.strand = batch.strands.astype(np.uint8).tobytes()
     if batch.cursor is not None:
         c = batch.cursor
         message.cursor.CopyFrom(
-            pb.Cursor(epoch=c.epoch, rank=c.rank, world_size=c.world_size, delivered=c.delivered)
+            pb.Cursor(
+                epoch=c.epoch,
+                rank=c.rank,
+                world_size=c.world_size,
+                delivered=c.delivered,
+                offset=c.offset,
+            )
         )
     return message
 
 
-#: Batches a stream builds ahead of the one gRPC is sending.
-READ_AHEAD_BATCHES = 2
-#: Below this many bytes a batch is cheaper to build than to hand between threads.
-READ_AHEAD_MIN_BYTES = 64 << 10
+#: Describe waits for positive counts at most this fraction of the call's remaining deadline...
+POSITIVES_WAIT_FRACTION = 0.5
+#: ... and at most this long (also without a deadline); then it answers positives_pending.
+MAX_POSITIVES_WAIT_SECONDS = 30.0
+
+
+def positives_wait(context: Any) -> float:
+    """Seconds Describe may wait for positive counts, so it never outlives the deadline."""
+    remaining = context.time_remaining()
+    if remaining is None:
+        return MAX_POSITIVES_WAIT_SECONDS
+    return max(0.0, min(MAX_POSITIVES_WAIT_SECONDS, POSITIVES_WAIT_FRACTION * remaining))
 
 
 def _spec(message: pb.DatasetSpec) -> DatasetSpec:
-    if message.seq_length == 0:
-        raise InvalidArgument("spec.seq_length must be positive")
     return DatasetSpec.from_proto(message)
 
 
-class PeakSQLServicer(pb_grpc.PeakSQLServicer):
-    """Adapters only: decode, call the engine, encode.
+def _next(batches: Iterator[pb.Batch]) -> pb.Batch | None:
+    return next(batches, None)
 
-    ``engine`` is the ``DatasetEngine``; its ``database`` the catalog's SQLAlchemy engine.
+
+def _size(message: pb.Batch | None) -> int:
+    return 0 if message is None else message.ByteSize()
+
+
+class PeakSQLServicer:
+    """Adapters only: check, decode, call the engine (on a thread), encode.
+
+    ``engine`` is the ``DatasetEngine``; ``requests`` the pool for catalog queries and plans;
+    ``scheduler`` builds stream batches; ``identify(metadata, peer)`` names the caller whose
+    share of the scheduler a stream uses; a stream whose client takes nothing for
+    ``idle_seconds`` ends DEADLINE_EXCEEDED.
     """
 
-    def __init__(self, engine: DatasetEngine, read_ahead_batches: int = READ_AHEAD_BATCHES) -> None:
+    def __init__(
+        self,
+        engine: DatasetEngine,
+        requests: Executor,
+        scheduler: FairScheduler,
+        identify: Callable[[Any, str], str],
+        idle_seconds: float = 300.0,
+    ) -> None:
         self.engine = engine
-        self.read_ahead_batches = read_ahead_batches
+        self.requests = requests
+        self.scheduler = scheduler
+        self.identify = identify
+        self.idle_seconds = idle_seconds
+        self._open: dict[str, int] = {}
 
-    def ListAssemblies(self, request, context):
+    async def _run(self, fn: Callable[..., Any], *args: Any) -> Any:
+        return await in_thread(self.requests, fn, *args)
+
+    async def ListAssemblies(self, request: Any, context: Any) -> pb.ListAssembliesResponse:
+        check(request)
+        found = await self._run(list_assemblies, self.engine.database)
         return pb.ListAssembliesResponse(
             assemblies=[
                 pb.Assembly(
@@ -77,69 +126,43 @@ class PeakSQLServicer(pb_grpc.PeakSQLServicer):
                     length=a.length,
                     chromosomes=[pb.Chromosome(name=n, length=n_len) for n, n_len in a.chromosomes],
                 )
-                for a in list_assemblies(self.engine.database)
+                for a in found
             ]
         )
 
-    def ListConditions(self, request, context):
+    async def ListConditions(self, request: Any, context: Any) -> pb.ListConditionsResponse:
+        check(request)
+        found = await self._run(list_conditions, self.engine.database)
         return pb.ListConditionsResponse(
             conditions=[
-                pb.Condition(name=c.name, assembly=c.assembly, num_intervals=c.num_intervals)
-                for c in list_conditions(self.engine.database)
+                pb.Condition(
+                    name=c.name,
+                    assembly=c.assembly,
+                    num_intervals=c.num_intervals,
+                    metadata=json.dumps(c.metadata, sort_keys=True) if c.metadata else "",
+                    assemblies=c.assemblies,
+                )
+                for c in found
             ]
         )
 
-    def Describe(self, request, context):
-        plan = self.engine.plan(_spec(request.spec))
-        counts = plan.windows.per_region_counts(len(plan.region_names))
-        positives = (
-            np.zeros(len(plan.label_columns), dtype=np.int64)
-            if request.skip_positives
-            else self.engine.positives(plan)
-        )
-        region_sql = " AND ".join(t.sql() for t in plan.where.region_terms)
-        interval_sql = " AND ".join(t.sql() for t in plan.where.interval_terms)
-        return pb.DescribeResponse(
-            num_windows=plan.num_windows,
-            regions=[
-                pb.Region(assembly=a, chromosome=c, length=int(n), num_windows=int(k))
-                for (a, c), n, k in zip(plan.region_names, plan.region_lengths, counts, strict=True)
-            ],
-            label_columns=label_column_messages(plan, positives),
-            region_constraint=region_sql,
-            interval_constraint=interval_sql,
-            label_shape=plan.label_shape,
-            plan_key=plan.key,
-        )
+    async def Describe(self, request: Any, context: Any) -> pb.DescribeResponse:
+        plan = await self._run(self.engine.plan, _spec(check(request).spec))
+        positives = None
+        if not request.skip_positives:
+            wait = positives_wait(context)
+            positives = await self._run(self.engine.positives, plan, wait)
+        pending = positives is None and not request.skip_positives
+        if positives is None:
+            positives = np.zeros(len(plan.label_columns), dtype=np.int64)
+        epoch = await self._run(epoch_summary, plan, not request.skip_positives)
+        return describe_response(plan, positives, epoch, pending)
 
-    def StreamBatches(self, request, context) -> Iterator[pb.Batch]:
-        plan = self.engine.plan(_spec(request.spec))
-        self.engine.check_batch(plan, request.batch_size)
-        c = request.cursor
-        cursor = Cursor(c.epoch, c.rank, c.world_size or 1, c.delivered)
-        batches = iter_batches(
-            plan,
-            cursor,
-            request.batch_size,
-            shuffle=request.shuffle,
-            seed=request.seed,
-            equal_shares=request.equal_shares,
-            max_batches=request.max_batches,
-        )
-        messages = (
-            batch_message(batch, plan.spec.seq_length, request.include_coordinates)
-            for batch in batches
-        )
-        batch_bytes = request.batch_size * ((plan.spec.seq_length + 1) // 2)
-        depth = self.read_ahead_batches if batch_bytes >= READ_AHEAD_MIN_BYTES else 0
-        with read_ahead(messages, depth) as ahead:
-            for message in ahead:
-                if not context.is_active():
-                    return
-                yield message
+    async def GetWindows(self, request: Any, context: Any) -> pb.Batch:
+        plan = await self._run(self.engine.plan, _spec(check(request).spec))
+        return await self._run(self._get_windows, plan, request)
 
-    def GetWindows(self, request, context):
-        plan = self.engine.plan(_spec(request.spec))
+    def _get_windows(self, plan: Plan, request: pb.GetWindowsRequest) -> pb.Batch:
         if len(request.indices) > self.engine.limits.max_get_windows:
             raise ResourceExhausted(
                 f"{len(request.indices)} windows requested, over the limit of "
@@ -157,3 +180,73 @@ class PeakSQLServicer(pb_grpc.PeakSQLServicer):
         return batch_message(
             build_batch(plan, indices), plan.spec.seq_length, request.include_coordinates
         )
+
+    async def StreamBatches(self, request: Any, context: Any) -> None:
+        plan = await self._run(self.engine.plan, _spec(check(request).spec))
+        self.engine.check_batch(plan, request.batch_size)
+        messages = self._messages(plan, request)
+        caller = self.identify(context.invocation_metadata(), context.peer())
+        self._open[caller] = self._open.get(caller, 0) + 1
+        sending: asyncio.Future[None] | None = None
+        try:  # batch k + 1 is built while batch k is written
+            while (
+                message := await self.scheduler.run(caller, _next, messages, cost=_size)
+            ) is not None:
+                if sending is not None:
+                    await sending
+                if context.done():  # cancelled (a cancellation wait_for swallowed, too)
+                    return
+                sending = asyncio.ensure_future(send(context, message, self.idle_seconds))
+            if sending is not None:
+                await sending
+        finally:
+            if sending is not None and not sending.done():
+                sending.cancel()
+            self._open[caller] -= 1
+            if self._open[caller] == 0:
+                del self._open[caller]
+                self.scheduler.forget(caller)
+
+    @staticmethod
+    def _messages(plan: Plan, request: pb.StreamRequest) -> Iterator[pb.Batch]:
+        c = request.cursor
+        cursor = Cursor(c.epoch, c.rank, c.world_size or 1, c.delivered, c.offset)
+        batches = iter_batches(
+            plan,
+            cursor,
+            request.batch_size,
+            shuffle=request.shuffle,
+            seed=request.seed,
+            equal_shares=request.equal_shares,
+            max_batches=request.max_batches,
+        )
+        return (
+            batch_message(batch, plan.spec.seq_length, request.include_coordinates)
+            for batch in batches
+        )
+
+
+def describe_response(
+    plan: Plan, positives: np.ndarray, epoch: EpochSummary, pending: bool = False
+) -> pb.DescribeResponse:
+    """What a plan holds, as the Describe response (``pending``: positives still counting)."""
+    counts = plan.windows.per_region_counts(len(plan.region_names))
+    region_sql = " AND ".join(t.sql() for t in plan.where.region_terms)
+    interval_sql = " AND ".join(t.sql() for t in plan.where.interval_terms)
+    return pb.DescribeResponse(
+        num_windows=plan.num_windows,
+        regions=[
+            pb.Region(assembly=a, chromosome=c, length=int(n), num_windows=int(k))
+            for (a, c), n, k in zip(plan.region_names, plan.region_lengths, counts, strict=True)
+        ],
+        label_columns=label_column_messages(plan, positives),
+        region_constraint=region_sql,
+        interval_constraint=interval_sql,
+        label_shape=plan.label_shape,
+        plan_key=plan.key,
+        positives_pending=pending,
+        epoch_windows=epoch.num_items,
+        epoch_positives=epoch.positives,
+        epoch_negatives=epoch.negatives,
+        gc_max_difference=epoch.gc_difference,
+    )

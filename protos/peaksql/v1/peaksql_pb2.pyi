@@ -10,7 +10,7 @@ MINIMUM_FIELD_NUMBER: _ClassVar[int]
 minimum: _descriptor.FieldDescriptor
 
 class DatasetSpec(_message.Message):
-    __slots__ = ("where", "seq_length", "stride", "random", "around_intervals", "label", "conditions", "max_n_fraction", "seed")
+    __slots__ = ("where", "seq_length", "stride", "random", "around_intervals", "label", "conditions", "max_n_fraction", "seed", "exclude", "exclude_fraction", "negatives_per_positive", "gc_matched", "reverse_complement", "max_shift")
     WHERE_FIELD_NUMBER: _ClassVar[int]
     SEQ_LENGTH_FIELD_NUMBER: _ClassVar[int]
     STRIDE_FIELD_NUMBER: _ClassVar[int]
@@ -20,6 +20,12 @@ class DatasetSpec(_message.Message):
     CONDITIONS_FIELD_NUMBER: _ClassVar[int]
     MAX_N_FRACTION_FIELD_NUMBER: _ClassVar[int]
     SEED_FIELD_NUMBER: _ClassVar[int]
+    EXCLUDE_FIELD_NUMBER: _ClassVar[int]
+    EXCLUDE_FRACTION_FIELD_NUMBER: _ClassVar[int]
+    NEGATIVES_PER_POSITIVE_FIELD_NUMBER: _ClassVar[int]
+    GC_MATCHED_FIELD_NUMBER: _ClassVar[int]
+    REVERSE_COMPLEMENT_FIELD_NUMBER: _ClassVar[int]
+    MAX_SHIFT_FIELD_NUMBER: _ClassVar[int]
     where: str
     seq_length: int
     stride: StrideSampling
@@ -29,7 +35,13 @@ class DatasetSpec(_message.Message):
     conditions: _containers.RepeatedScalarFieldContainer[str]
     max_n_fraction: float
     seed: int
-    def __init__(self, where: _Optional[str] = ..., seq_length: _Optional[int] = ..., stride: _Optional[_Union[StrideSampling, _Mapping]] = ..., random: _Optional[_Union[RandomSampling, _Mapping]] = ..., around_intervals: _Optional[_Union[IntervalSampling, _Mapping]] = ..., label: _Optional[_Union[LabelSpec, _Mapping]] = ..., conditions: _Optional[_Iterable[str]] = ..., max_n_fraction: _Optional[float] = ..., seed: _Optional[int] = ...) -> None: ...
+    exclude: _containers.RepeatedScalarFieldContainer[str]
+    exclude_fraction: float
+    negatives_per_positive: float
+    gc_matched: bool
+    reverse_complement: str
+    max_shift: int
+    def __init__(self, where: _Optional[str] = ..., seq_length: _Optional[int] = ..., stride: _Optional[_Union[StrideSampling, _Mapping]] = ..., random: _Optional[_Union[RandomSampling, _Mapping]] = ..., around_intervals: _Optional[_Union[IntervalSampling, _Mapping]] = ..., label: _Optional[_Union[LabelSpec, _Mapping]] = ..., conditions: _Optional[_Iterable[str]] = ..., max_n_fraction: _Optional[float] = ..., seed: _Optional[int] = ..., exclude: _Optional[_Iterable[str]] = ..., exclude_fraction: _Optional[float] = ..., negatives_per_positive: _Optional[float] = ..., gc_matched: _Optional[bool] = ..., reverse_complement: _Optional[str] = ..., max_shift: _Optional[int] = ...) -> None: ...
 
 class StrideSampling(_message.Message):
     __slots__ = ("stride",)
@@ -50,10 +62,11 @@ class IntervalSampling(_message.Message):
     def __init__(self, max_jitter: _Optional[int] = ...) -> None: ...
 
 class LabelSpec(_message.Message):
-    __slots__ = ("mode", "fraction", "inner_range", "bin_size", "aggregate", "signal_gaps", "scale", "clip_min", "clip_max", "transform", "one_hot_classes", "wire_dtype")
+    __slots__ = ("mode", "fraction", "inner_range", "missing", "bin_size", "aggregate", "signal_gaps", "scale", "clip_min", "clip_max", "transform", "one_hot_classes", "wire_dtype")
     MODE_FIELD_NUMBER: _ClassVar[int]
     FRACTION_FIELD_NUMBER: _ClassVar[int]
     INNER_RANGE_FIELD_NUMBER: _ClassVar[int]
+    MISSING_FIELD_NUMBER: _ClassVar[int]
     BIN_SIZE_FIELD_NUMBER: _ClassVar[int]
     AGGREGATE_FIELD_NUMBER: _ClassVar[int]
     SIGNAL_GAPS_FIELD_NUMBER: _ClassVar[int]
@@ -66,6 +79,7 @@ class LabelSpec(_message.Message):
     mode: str
     fraction: float
     inner_range: int
+    missing: str
     bin_size: int
     aggregate: str
     signal_gaps: str
@@ -75,19 +89,21 @@ class LabelSpec(_message.Message):
     transform: str
     one_hot_classes: bool
     wire_dtype: str
-    def __init__(self, mode: _Optional[str] = ..., fraction: _Optional[float] = ..., inner_range: _Optional[int] = ..., bin_size: _Optional[int] = ..., aggregate: _Optional[str] = ..., signal_gaps: _Optional[str] = ..., scale: _Optional[_Iterable[float]] = ..., clip_min: _Optional[float] = ..., clip_max: _Optional[float] = ..., transform: _Optional[str] = ..., one_hot_classes: _Optional[bool] = ..., wire_dtype: _Optional[str] = ...) -> None: ...
+    def __init__(self, mode: _Optional[str] = ..., fraction: _Optional[float] = ..., inner_range: _Optional[int] = ..., missing: _Optional[str] = ..., bin_size: _Optional[int] = ..., aggregate: _Optional[str] = ..., signal_gaps: _Optional[str] = ..., scale: _Optional[_Iterable[float]] = ..., clip_min: _Optional[float] = ..., clip_max: _Optional[float] = ..., transform: _Optional[str] = ..., one_hot_classes: _Optional[bool] = ..., wire_dtype: _Optional[str] = ...) -> None: ...
 
 class Cursor(_message.Message):
-    __slots__ = ("epoch", "rank", "world_size", "delivered")
+    __slots__ = ("epoch", "rank", "world_size", "delivered", "offset")
     EPOCH_FIELD_NUMBER: _ClassVar[int]
     RANK_FIELD_NUMBER: _ClassVar[int]
     WORLD_SIZE_FIELD_NUMBER: _ClassVar[int]
     DELIVERED_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
     epoch: int
     rank: int
     world_size: int
     delivered: int
-    def __init__(self, epoch: _Optional[int] = ..., rank: _Optional[int] = ..., world_size: _Optional[int] = ..., delivered: _Optional[int] = ...) -> None: ...
+    offset: int
+    def __init__(self, epoch: _Optional[int] = ..., rank: _Optional[int] = ..., world_size: _Optional[int] = ..., delivered: _Optional[int] = ..., offset: _Optional[int] = ...) -> None: ...
 
 class StreamRequest(_message.Message):
     __slots__ = ("spec", "batch_size", "shuffle", "seed", "cursor", "max_batches", "equal_shares", "include_coordinates")
@@ -130,14 +146,16 @@ class Tensor(_message.Message):
     def __init__(self, data: _Optional[bytes] = ..., shape: _Optional[_Iterable[int]] = ..., dtype: _Optional[str] = ...) -> None: ...
 
 class Coordinates(_message.Message):
-    __slots__ = ("window_index", "region_index", "start")
+    __slots__ = ("window_index", "region_index", "start", "strand")
     WINDOW_INDEX_FIELD_NUMBER: _ClassVar[int]
     REGION_INDEX_FIELD_NUMBER: _ClassVar[int]
     START_FIELD_NUMBER: _ClassVar[int]
+    STRAND_FIELD_NUMBER: _ClassVar[int]
     window_index: bytes
     region_index: bytes
     start: bytes
-    def __init__(self, window_index: _Optional[bytes] = ..., region_index: _Optional[bytes] = ..., start: _Optional[bytes] = ...) -> None: ...
+    strand: bytes
+    def __init__(self, window_index: _Optional[bytes] = ..., region_index: _Optional[bytes] = ..., start: _Optional[bytes] = ..., strand: _Optional[bytes] = ...) -> None: ...
 
 class Batch(_message.Message):
     __slots__ = ("sequences", "batch_size", "seq_length", "labels", "coordinates", "cursor")
@@ -190,16 +208,18 @@ class ListConditionsRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class Condition(_message.Message):
-    __slots__ = ("name", "assembly", "num_intervals", "metadata")
+    __slots__ = ("name", "assembly", "num_intervals", "metadata", "assemblies")
     NAME_FIELD_NUMBER: _ClassVar[int]
     ASSEMBLY_FIELD_NUMBER: _ClassVar[int]
     NUM_INTERVALS_FIELD_NUMBER: _ClassVar[int]
     METADATA_FIELD_NUMBER: _ClassVar[int]
+    ASSEMBLIES_FIELD_NUMBER: _ClassVar[int]
     name: str
     assembly: str
     num_intervals: int
     metadata: str
-    def __init__(self, name: _Optional[str] = ..., assembly: _Optional[str] = ..., num_intervals: _Optional[int] = ..., metadata: _Optional[str] = ...) -> None: ...
+    assemblies: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, name: _Optional[str] = ..., assembly: _Optional[str] = ..., num_intervals: _Optional[int] = ..., metadata: _Optional[str] = ..., assemblies: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ListConditionsResponse(_message.Message):
     __slots__ = ("conditions",)
@@ -228,23 +248,25 @@ class Region(_message.Message):
     def __init__(self, assembly: _Optional[str] = ..., chromosome: _Optional[str] = ..., length: _Optional[int] = ..., num_windows: _Optional[int] = ...) -> None: ...
 
 class LabelColumn(_message.Message):
-    __slots__ = ("name", "num_positive", "signal_min", "signal_max", "signal_mean", "strand_partner")
+    __slots__ = ("name", "num_positive", "assemblies", "signal_min", "signal_max", "signal_mean", "strand_partner")
     NAME_FIELD_NUMBER: _ClassVar[int]
     NUM_POSITIVE_FIELD_NUMBER: _ClassVar[int]
+    ASSEMBLIES_FIELD_NUMBER: _ClassVar[int]
     SIGNAL_MIN_FIELD_NUMBER: _ClassVar[int]
     SIGNAL_MAX_FIELD_NUMBER: _ClassVar[int]
     SIGNAL_MEAN_FIELD_NUMBER: _ClassVar[int]
     STRAND_PARTNER_FIELD_NUMBER: _ClassVar[int]
     name: str
     num_positive: int
+    assemblies: _containers.RepeatedScalarFieldContainer[str]
     signal_min: float
     signal_max: float
     signal_mean: float
     strand_partner: int
-    def __init__(self, name: _Optional[str] = ..., num_positive: _Optional[int] = ..., signal_min: _Optional[float] = ..., signal_max: _Optional[float] = ..., signal_mean: _Optional[float] = ..., strand_partner: _Optional[int] = ...) -> None: ...
+    def __init__(self, name: _Optional[str] = ..., num_positive: _Optional[int] = ..., assemblies: _Optional[_Iterable[str]] = ..., signal_min: _Optional[float] = ..., signal_max: _Optional[float] = ..., signal_mean: _Optional[float] = ..., strand_partner: _Optional[int] = ...) -> None: ...
 
 class DescribeResponse(_message.Message):
-    __slots__ = ("num_windows", "regions", "label_columns", "region_constraint", "interval_constraint", "label_shape", "plan_key")
+    __slots__ = ("num_windows", "regions", "label_columns", "region_constraint", "interval_constraint", "label_shape", "plan_key", "positives_pending", "epoch_windows", "epoch_positives", "epoch_negatives", "gc_max_difference")
     NUM_WINDOWS_FIELD_NUMBER: _ClassVar[int]
     REGIONS_FIELD_NUMBER: _ClassVar[int]
     LABEL_COLUMNS_FIELD_NUMBER: _ClassVar[int]
@@ -252,6 +274,11 @@ class DescribeResponse(_message.Message):
     INTERVAL_CONSTRAINT_FIELD_NUMBER: _ClassVar[int]
     LABEL_SHAPE_FIELD_NUMBER: _ClassVar[int]
     PLAN_KEY_FIELD_NUMBER: _ClassVar[int]
+    POSITIVES_PENDING_FIELD_NUMBER: _ClassVar[int]
+    EPOCH_WINDOWS_FIELD_NUMBER: _ClassVar[int]
+    EPOCH_POSITIVES_FIELD_NUMBER: _ClassVar[int]
+    EPOCH_NEGATIVES_FIELD_NUMBER: _ClassVar[int]
+    GC_MAX_DIFFERENCE_FIELD_NUMBER: _ClassVar[int]
     num_windows: int
     regions: _containers.RepeatedCompositeFieldContainer[Region]
     label_columns: _containers.RepeatedCompositeFieldContainer[LabelColumn]
@@ -259,4 +286,9 @@ class DescribeResponse(_message.Message):
     interval_constraint: str
     label_shape: _containers.RepeatedScalarFieldContainer[int]
     plan_key: str
-    def __init__(self, num_windows: _Optional[int] = ..., regions: _Optional[_Iterable[_Union[Region, _Mapping]]] = ..., label_columns: _Optional[_Iterable[_Union[LabelColumn, _Mapping]]] = ..., region_constraint: _Optional[str] = ..., interval_constraint: _Optional[str] = ..., label_shape: _Optional[_Iterable[int]] = ..., plan_key: _Optional[str] = ...) -> None: ...
+    positives_pending: bool
+    epoch_windows: int
+    epoch_positives: int
+    epoch_negatives: int
+    gc_max_difference: float
+    def __init__(self, num_windows: _Optional[int] = ..., regions: _Optional[_Iterable[_Union[Region, _Mapping]]] = ..., label_columns: _Optional[_Iterable[_Union[LabelColumn, _Mapping]]] = ..., region_constraint: _Optional[str] = ..., interval_constraint: _Optional[str] = ..., label_shape: _Optional[_Iterable[int]] = ..., plan_key: _Optional[str] = ..., positives_pending: _Optional[bool] = ..., epoch_windows: _Optional[int] = ..., epoch_positives: _Optional[int] = ..., epoch_negatives: _Optional[int] = ..., gc_max_difference: _Optional[float] = ...) -> None: ...

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from peaksql.core.spec import DatasetSpec
@@ -21,6 +23,7 @@ def around_intervals(spec: DatasetSpec, source: Source, rng: np.random.Generator
         source.centres[order],
         spec.sampling_kwargs["max_jitter"],
         rng,
+        None if source.exclusion is None else source.exclusion.allowed,
     )
 
 
@@ -31,17 +34,40 @@ def centred_windows(
     centres: np.ndarray,
     max_jitter: int,
     rng: np.random.Generator,
+    allowed: Allowed | None = None,
 ) -> ListedWindows:
     """One window centred on each (region, centre), shifted by a seeded jitter.
 
     A window that would cross a chromosome end is moved inside it; one on a chromosome
-    shorter than ``seq_length`` is dropped.
+    shorter than ``seq_length`` is dropped. With ``allowed`` (exclusion regions) a window
+    whose jittered place is not allowed draws its jitter again, up to ``JITTER_ROUNDS``
+    times (the windows still waiting, in order, one draw each per round): jitter is drawn
+    from allowed places where there are any; the plan drops the windows left unallowed.
     """
     lengths = np.asarray(lengths, dtype=np.int64)
-    starts = np.asarray(centres, dtype=np.int64) - seq_length // 2
+    regions = np.asarray(regions, dtype=np.int64)
+    centred = np.asarray(centres, dtype=np.int64) - seq_length // 2
+    starts = centred
     if max_jitter:
-        starts = starts + rng.integers(-max_jitter, max_jitter + 1, size=starts.shape[0])
+        starts = centred + rng.integers(-max_jitter, max_jitter + 1, size=centred.shape[0])
     region_lengths = lengths[regions]
     keep = region_lengths >= seq_length
-    starts = np.clip(starts, 0, np.maximum(region_lengths - seq_length, 0))
-    return ListedWindows(np.asarray(regions)[keep], starts[keep])
+    last = np.maximum(region_lengths - seq_length, 0)
+    starts = np.clip(starts, 0, last)[keep]
+    regions, centred, last = regions[keep], centred[keep], last[keep]
+    if allowed is not None and max_jitter:
+        waiting = np.flatnonzero(~allowed(regions, starts))
+        for _ in range(JITTER_ROUNDS):
+            if waiting.size == 0:
+                break
+            jitter = rng.integers(-max_jitter, max_jitter + 1, size=waiting.size)
+            moved = np.clip(centred[waiting] + jitter, 0, last[waiting])
+            ok = allowed(regions[waiting], moved)
+            starts[waiting[ok]] = moved[ok]
+            waiting = waiting[~ok]
+    return ListedWindows(regions, starts)
+
+
+#: Jitter draws a window on excluded bases gets before the plan drops it.
+JITTER_ROUNDS = 8
+Allowed = Callable[[np.ndarray, np.ndarray], np.ndarray]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -26,6 +27,8 @@ class Source:
     starts: np.ndarray  # int64 (n,): interval start on its region
     ends: np.ndarray  # int64 (n,): interval end on its region
     centres: np.ndarray  # int64 (n,): summit, or midpoint without one
+    #: ``exclusion.Exclusion`` or None: where a window may not be drawn (``allowed``)
+    exclusion: Any = None
 
 
 SamplingFunction = Callable[[DatasetSpec, Source, np.random.Generator], WindowSet]

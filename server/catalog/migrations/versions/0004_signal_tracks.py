@@ -1,7 +1,7 @@
 """Signal tracks: one row per (condition, assembly, strand) naming a signal store folder.
 
-Revision ID: 0003_signal_tracks
-Revises: 0002
+Revision ID: 0004
+Revises: 0003
 """
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0003_signal_tracks"
-down_revision = "0002"
+revision = "0004"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,106 @@
+"""Exclusion regions: no window of a plan overlaps the intervals of ``spec.exclude``.
+
+    exclude=[condition, …] --SQL once--> one merged coverage column (plan coordinates)
+        --covered(window)--> allowed when covered / seq_length <= exclude_fraction
+
+The excluded conditions' intervals are read on the plan's regions whatever the constraint's
+interval terms say (a blacklist is a blacklist), and they are never label columns. Every
+sampling's windows pass ``drop_excluded``; ``random`` draws only from allowed positions
+(``samplings.random_positions`` asks ``allowed``), so ``random=N`` still gives N windows.
+Whether a window overlaps is a ``CoverageQueries.covered`` question, not the coverage's
+internals, so another coverage implementation serves it too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import sqlalchemy as sa
+
+from peaksql.core.errors import NotFound
+from peaksql.core.label_modes import CoverageQueries
+from peaksql.server.catalog.schema import conditions, intervals
+from peaksql.server.engine.labels import Coverage
+from peaksql.server.engine.windows import ListedWindows, WindowSet, check_listed
+
+
+@dataclass(frozen=True)
+class Exclusion:
+    """The excluded intervals of one plan and the fraction of a window they may cover."""
+
+    coverage: CoverageQueries  # one column, plan coordinates
+    region_bases: np.ndarray  # int64 (R,): region start in plan coordinates
+    seq_length: int
+    fraction: float
+
+    def allowed(self, regions: np.ndarray, starts: np.ndarray) -> np.ndarray:
+        """Whether each window ``(region, start)`` is allowed, bool (B,)."""
+        plan_starts = np.ascontiguousarray(self.region_bases[regions] + starts, dtype=np.int64)
+        covered = self.coverage.covered(plan_starts, self.seq_length)[:, 0]
+        if self.fraction == 0.0:
+            return covered == 0
+        return covered / self.seq_length <= self.fraction
+
+
+def excluded_condition_ids(connection: sa.Connection, names: tuple[str, ...]) -> list[int]:
+    """Ids of the excluded conditions; NotFound names the unknown ones."""
+    if not names:
+        return []
+    found = dict(
+        connection.execute(
+            sa.select(conditions.c.name, conditions.c.id).where(conditions.c.name.in_(names))
+        ).all()
+    )
+    missing = [name for name in names if name not in found]
+    if missing:
+        raise NotFound(f"unknown excluded condition(s): {', '.join(missing)}")
+    return [int(found[name]) for name in names]
+
+
+def load_exclusion(
+    connection: sa.Connection,
+    condition_ids: list[int],
+    region_ids: list[int],
+    region_bases: np.ndarray,
+    seq_length: int,
+    fraction: float,
+) -> Exclusion | None:
+    """The exclusion of a plan over ``region_ids`` (None without excluded conditions)."""
+    if not condition_ids:
+        return None
+    query = sa.select(intervals.c.chromosome_id, intervals.c.start, intervals.c.end).where(
+        intervals.c.condition_id.in_(condition_ids), intervals.c.chromosome_id.in_(region_ids)
+    )
+    cursor = connection.execute(query).cursor
+    chunks = [np.zeros((0, 3), dtype=np.int64)]
+    while rows := cursor.fetchmany(100_000):
+        chunks.append(np.array(rows, dtype=np.int64).reshape(-1, 3))
+    rows = np.concatenate(chunks)
+    keys = np.asarray(region_ids, dtype=np.int64)
+    order = np.argsort(keys, kind="stable")
+    region = order[np.searchsorted(keys[order], rows[:, 0])]
+    bases = np.asarray(region_bases, dtype=np.int64)
+    coverage = Coverage.build(
+        1,
+        np.zeros(rows.shape[0], dtype=np.int64),
+        bases[region] + rows[:, 1],
+        bases[region] + rows[:, 2],
+    )
+    return Exclusion(coverage, bases, seq_length, fraction)
+
+
+def drop_excluded(windows: WindowSet, exclusion: Exclusion | None) -> WindowSet:
+    """The windows that ``exclusion`` allows (all of them, unchanged, without one)."""
+    if exclusion is None:
+        return windows
+    check_listed(windows.num_windows)
+    listed = (
+        windows if isinstance(windows, ListedWindows) else ListedWindows.from_window_set(windows)
+    )
+    keep = np.ones(listed.num_windows, dtype=bool)
+    chunk = 1 << 20
+    for begin in range(0, listed.num_windows, chunk):
+        end = min(begin + chunk, listed.num_windows)
+        keep[begin:end] = exclusion.allowed(listed.regions[begin:end], listed.starts[begin:end])
+    return listed.subset(keep)
