@@ -66,6 +66,8 @@ class LabelMode:
     check: Callable[[DatasetSpec], None] | None = None
     #: The function reads ``spec.bin_size`` itself; otherwise ``evaluate_labels`` bins it.
     binned: bool = False
+    #: The dtype of its labels: "bool" (bit-packed on the wire), "float32" or "int32".
+    dtype: str = "bool"
 
     @property
     def doc(self) -> str:
@@ -82,13 +84,14 @@ def label_mode(
     shape: Callable[[int, int], tuple[int, ...]] = _per_window,
     check: Callable[[DatasetSpec], None] | None = None,
     binned: bool = False,
+    dtype: str = "bool",
 ) -> Callable[[LabelFunction], LabelFunction]:
     """Register the decorated function as label mode ``name``."""
 
     def register(function: LabelFunction) -> LabelFunction:
         if name in LABEL_MODES:
             raise ValueError(f"label mode {name!r} is registered twice")
-        LABEL_MODES[name] = LabelMode(name, function, shape, check, binned)
+        LABEL_MODES[name] = LabelMode(name, function, shape, check, binned, dtype)
         return function
 
     return register

@@ -130,7 +130,7 @@ def transform_values(values: np.ndarray, spec: DatasetSpec) -> np.ndarray:
     return values
 
 
-@label_mode("signal", check=_check_signal, binned=True)
+@label_mode("signal", check=_check_signal, binned=True, dtype="float32")
 def _signal(coverage: CoverageQueries, starts: np.ndarray, length: int, spec: DatasetSpec):
     """The ``aggregate`` of each signal column's values, per window or bin (float32)."""
     bin_size = spec.bin_size or length
@@ -160,9 +160,10 @@ def classes_of(fractions: np.ndarray, fraction: float) -> np.ndarray:
     return np.where(passing.any(axis=1), best, fractions.shape[1]).astype(np.int32)
 
 
-@label_mode("class", check=_check_class)
+@label_mode("class", check=_check_class, dtype="int32")
 def _class(coverage: CoverageQueries, starts: np.ndarray, length: int, spec: DatasetSpec):
-    """One class per window: the most covered column passing ``fraction``, else C."""
+    """One class per window: the most covered column passing ``fraction``, else C (int32;
+    bool one-hot with ``one_hot_classes``)."""
     fractions = coverage.covered(starts, length) / length
     classes = classes_of(fractions, spec.fraction)
     if spec.one_hot_classes:
