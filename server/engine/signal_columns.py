@@ -147,8 +147,12 @@ def _track_rows(connection: sa.Connection, names: list[str] | None) -> list[sa.R
 def select_signal_columns(
     connection: sa.Connection, data_dir: Path, spec: Any, regions: list[sa.Row]
 ) -> SignalColumns | None:
-    """The plan's signal columns, or None when the plan is not a signal plan."""
+    """The plan's signal columns, or None when the plan is not a signal plan: one whose mode
+    is ``signal`` (without ``conditions``: every signal track), or whose ``conditions`` name
+    a signal condition. A boolean mode without ``conditions`` labels interval conditions."""
     requested = [n.rsplit(":", 1)[0] if n[-2:] in (":+", ":-") else n for n in spec.conditions]
+    if spec.label != "signal" and not requested:
+        return None
     rows = _track_rows(connection, requested if spec.conditions else None)
     if spec.label != "signal" and not rows:
         return None
