@@ -75,9 +75,9 @@ def raise_remote(
     A deadline error names ``call`` and what to do; ``plaintext``: the channel has no TLS,
     so a connection the server closed at once gets a hint that the server may require TLS.
     """
-    code = error.code()  # type: ignore[attr-defined]
+    code = error.code()
     cls = ERROR_BY_CODE.get(code, PeakSQLError)
-    message = explain(code, error.details() or "", plaintext)  # type: ignore[attr-defined]
+    message = explain(code, error.details() or "", plaintext)
     if code == grpc.StatusCode.DEADLINE_EXCEEDED:
         message = (
             f"{call} passed the client's deadline ({message}): the server may be compiling a "
@@ -218,14 +218,14 @@ class Client:
             try:
                 return attempt(self._stub(index))
             except grpc.RpcError as error:
-                if error.code() not in FAILOVER_CODES:  # type: ignore[attr-defined]
+                if error.code() not in FAILOVER_CODES:
                     raise raise_remote(
                         error, call or "the call", self._credentials is None
                     ) from None
                 last = error
                 index = self._next_replica(index)
         assert last is not None
-        details = explain(last.code(), last.details() or "", self._credentials is None)  # type: ignore[attr-defined]
+        details = explain(last.code(), last.details() or "", self._credentials is None)
         raise Unavailable(
             f"no PeakSQL server answered at {', '.join(self.addresses)}: {details}"
         ) from None
@@ -296,12 +296,12 @@ class Client:
                 f"the server at {self.addresses[index]} stopped answering: no message for "
                 f"{self.message_timeout:g} s (message_timeout)"
             )
-        code = error.code()  # type: ignore[attr-defined]
+        code = error.code()
         if code not in FAILOVER_CODES:
             raise raise_remote(
                 error, "StreamBatches", self._credentials is None and not received
             ) from None
-        return explain(code, error.details() or "", self._credentials is None and not received)  # type: ignore[attr-defined]
+        return explain(code, error.details() or "", self._credentials is None and not received)
 
     def close(self) -> None:
         with self._lock:

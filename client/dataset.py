@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from peaksql.client import StreamCanceller
+from peaksql.client import Description, StreamCanceller
 from peaksql.core.elastic import resume_position
 from peaksql.core.encodings import decode_tokens, get_encoding
 from peaksql.core.errors import InvalidArgument, ResourceExhausted
@@ -103,8 +103,8 @@ class Dataset:
         self.epoch = epoch
         self.delivered = 0
         self.offset = 0  # epoch positions done before an elastic resume (core.elastic)
-        self._description = None
-        self._shape = None
+        self._description: Description | None = None
+        self._shape: Description | None = None
 
     @classmethod
     def keywords(cls) -> tuple[str, ...]:
@@ -114,13 +114,13 @@ class Dataset:
         return (*names, *DatasetSpec.keywords())
 
     # -- metadata --------------------------------------------------------------------------
-    def describe(self):  # type: ignore[no-untyped-def]
+    def describe(self) -> Description:
         """The server's view of the spec: windows, regions, label columns, positives."""
         if self._description is None:
             self._description = self.client.describe(self.spec)
         return self._description
 
-    def _cheap_description(self):  # type: ignore[no-untyped-def]
+    def _cheap_description(self) -> Description:
         """Windows and label columns, without counting positives (fast at genome scale)."""
         if self._description is not None:
             return self._description

@@ -37,8 +37,8 @@ def main() -> None:
         )
         info = train.describe()
         print(f"{info.num_windows:,} windows of {args.seq_length} bp, {len(train)} batches/epoch")
-        for name, positives in zip(info.label_columns, info.num_positive, strict=True):
-            print(f"  label {name}: {positives:,} positive windows")
+        for name, count in zip(info.label_columns, info.num_positive, strict=True):
+            print(f"  label {name}: {count:,} positive windows")
         for epoch in range(args.epochs):
             began = time.perf_counter()
             first = None

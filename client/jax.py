@@ -36,7 +36,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from peaksql.client import Client
+from peaksql.client import Client, Description
 from peaksql.dataset import Dataset
 
 #: Keyword arguments that configure the client rather than the dataset.
@@ -94,7 +94,7 @@ class JaxDataset:
             return dataset.num_windows_per_epoch() // dataset.batch_size
         return len(dataset)
 
-    def describe(self):  # type: ignore[no-untyped-def]
+    def describe(self) -> Description:
         """The server's view of the spec (windows, regions, label columns, positives)."""
         return self.dataset.describe()
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install PeakSQL with every extra into .venv and run the whole test suite:
-# lint, format check, protobuf drift check, then pytest (SQLite + PostgreSQL + gRPC).
+# lint, format check, protobuf drift check, mypy, then pytest (SQLite + PostgreSQL + gRPC).
 # PostgreSQL: PEAKSQL_TEST_POSTGRES_URL, default postgresql+psycopg://postgres@127.0.0.1:5432/test
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,4 +16,5 @@ export KERAS_BACKEND=torch
 ruff check .
 ruff format --check .
 python scripts/generate_protos.py --check
+bash scripts/typecheck.sh
 python -m pytest "$@"

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import sqlalchemy as sa
@@ -146,3 +147,59 @@ def random_catalog(seed: int, *, num_assemblies: int = 2, max_length: int = 2000
             rows = random_intervals(rng, sizes, int(rng.integers(1, 30)), fmt)
             catalog.files.append(IntervalFile(next(conditions), name, fmt, rows))
     return catalog
+
+
+def store_rows(engine: Any, condition: str) -> list[tuple[Any, ...]]:
+    """A condition's intervals read back from the interval store: (chromosome, start, end,
+    name, score, strand, signal_value, p_value, q_value, summit, value), NULL as None, sorted
+    by (chromosome id order, start, end) with file order kept among ties."""
+    from peaksql.server.catalog.interval_store import IntervalStore, data_dir_of
+    from peaksql.server.catalog.schema import chromosomes, conditions, parts
+
+    store = IntervalStore(data_dir_of(engine))
+    with engine.connect() as connection:
+        found = connection.execute(
+            sa.select(parts.c.path, parts.c.assembly_id)
+            .join(conditions, conditions.c.id == parts.c.condition_id)
+            .where(conditions.c.name == condition)
+            .order_by(parts.c.id)
+        ).all()
+        names = {
+            a: connection.execute(
+                sa.select(chromosomes.c.name, chromosomes.c.offset)
+                .where(chromosomes.c.assembly_id == a)
+                .order_by(chromosomes.c.id)
+            ).all()
+            for a in {row.assembly_id for row in found}
+        }
+    out: list[tuple[Any, ...]] = []
+    for path, assembly_id in found:
+        out += _part_rows(store.part(path), names[assembly_id])
+    return [r[:-1] for r in sorted(out, key=lambda r: (r[-1], r[1], r[2]))]
+
+
+def _part_rows(part: Any, chromosome_rows: list[Any]) -> list[tuple[Any, ...]]:
+    chrom = np.asarray(part.chrom)
+    offsets = np.array([row.offset for row in chromosome_rows], dtype=np.int64)
+    columns: list[list[Any]] = [
+        [chromosome_rows[c].name for c in chrom],
+        (part.start - offsets[chrom]).tolist(),
+        (part.end - offsets[chrom]).tolist(),
+    ]
+    for column in ("name", "score", "strand", "signal_value", "p_value", "q_value", "summit",
+                  "value"):  # fmt: skip
+        field = column
+        if field in ("name", "strand"):
+            text = part.text(field)
+            values = [None] * len(chrom) if text is None else [
+                None if k < 0 else str(text.table[k]) for k in text.codes]  # fmt: skip
+        else:
+            array = part.numeric(field)
+            if array is None:
+                values = [None] * len(chrom)
+            elif field == "summit":
+                values = [None if v == -1 else int(v) for v in array]
+            else:
+                values = [None if np.isnan(v) else float(v) for v in array]
+        columns.append(values)
+    return [(*row, int(c)) for row, c in zip(zip(*columns, strict=True), chrom, strict=True)]

@@ -43,11 +43,16 @@ def random_allowed(
     allowed: Callable[[int, int], bool],
     rejection: bool = True,
 ) -> list[tuple[int, int]]:
-    """Random windows: draw k of ``integers(0, total)`` is the k-th valid (region, start) in
-    genome order. With ``rejection`` (exclusion): rounds of max(need, 64) draws, the allowed
-    ones kept in draw order until there are ``num_windows``; else one round of them all."""
+    """Random windows. Without ``rejection``: window k is valid position
+    ``splitmix64(key, k) % total`` in genome order, the key the first draw of the seed's
+    generator. With it (exclusion): rounds of max(need, 64) ``integers(0, total)`` draws, the
+    allowed ones kept in draw order until there are ``num_windows``."""
     valid = [max(length - seq_length + 1, 0) for length in lengths]
     rng = np.random.default_rng(seed)
+    if not rejection:
+        key = int(rng.integers(0, 2**63, dtype=np.int64))
+        draws = [_splitmix64(key, k) % sum(valid) for k in range(num_windows)]
+        return [_position(valid, draw) for draw in draws]
     windows: list[tuple[int, int]] = []
     while len(windows) < num_windows:
         need = num_windows - len(windows)
@@ -60,6 +65,26 @@ def random_allowed(
                     break
                 draw -= count
     return windows
+
+
+_MASK64 = (1 << 64) - 1
+
+
+def _splitmix64(key: int, k: int) -> int:
+    """splitmix64 of the counter k under ``key``, in Python integers."""
+    z = (key + (k + 1) * 0x9E3779B97F4A7C15) & _MASK64
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK64
+    return z ^ (z >> 31)
+
+
+def _position(valid: list[int], draw: int) -> tuple[int, int]:
+    """The valid position number ``draw`` as (region, start), counting region by region."""
+    for region, count in enumerate(valid):
+        if draw < count:
+            return region, draw
+        draw -= count
+    raise ValueError(f"draw {draw} is past every region")
 
 
 #: IUPAC letter -> its complement (the letter of the complementary bases).

@@ -20,7 +20,7 @@ from peaksql.core.spec import DatasetSpec
 from peaksql.server.catalog.database import create_database_engine, open_database, upgrade
 from peaksql.server.catalog.genome_store import GenomeStore
 from peaksql.server.catalog.queries import list_conditions
-from peaksql.server.catalog.schema import condition_metadata, condition_parts, intervals
+from peaksql.server.catalog.schema import condition_metadata, intervals, parts
 from peaksql.server.engine.batches import build_batch
 from peaksql.server.engine.plan import compile_plan
 from peaksql.server.ingest.assembly import add_assembly, remove_assembly
@@ -178,12 +178,13 @@ def test_add_data_semantics_and_remove_assembly(built, tmp_path: Path) -> None: 
     assert listed == {"ctcf": ("hs",), "h3k27ac": ("hs",)}  # mm_only lived only on mm
 
 
-# --- migration 0003 ---------------------------------------------------------------------------
+# --- migrations 0003 and 0004 -----------------------------------------------------------------
 
 
 def test_migration_0003_upgrades_a_catalog_made_at_0002(db_url: str, tmp_path: Path) -> None:
     """A catalog with data at 0002 (conditions of one assembly each, metadata JSON) upgrades
-    in place: parts and metadata rows filled, no interval lost, plans work."""
+    in place through 0003 and 0004 and its interval rows convert into store parts: parts
+    and metadata rows filled, no interval lost."""
     engine = create_database_engine(db_url)
     upgrade(engine, "0002")
     with engine.begin() as connection:
@@ -226,11 +227,16 @@ def test_migration_0003_upgrades_a_catalog_made_at_0002(db_url: str, tmp_path: P
             ],
         )
     engine.dispose()
-    engine = open_database(db_url)
+    engine = open_database(db_url, data_dir=tmp_path)
     try:
         with engine.connect() as connection:
-            assert connection.scalar(sa.select(sa.func.count()).select_from(intervals)) == 3
-            assert sorted(connection.execute(sa.select(condition_parts)).all()) == [(1, 1), (2, 2)]
+            assert connection.scalar(sa.select(sa.func.count()).select_from(intervals)) == 0
+            found = connection.execute(
+                sa.select(parts.c.condition_id, parts.c.assembly_id, parts.c.num_intervals)
+            ).all()
+            assert sorted(found) == [(1, 1, 2), (2, 2, 1)]
+            tables = set(sa.inspect(connection).get_table_names())
+            assert "condition_parts" not in tables
             rows = sorted(connection.execute(sa.select(condition_metadata)).all())
             assert rows == [
                 (1, "dose", None, 2.0),

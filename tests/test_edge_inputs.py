@@ -23,6 +23,7 @@ import pytest
 from peaksql.core.spec import DatasetSpec
 from peaksql.server.config import Limits
 from peaksql.server.engine.plan_cache import PlanCache, nbytes
+from peaksql.server.engine.windows import MAX_LISTED_WINDOWS
 from peaksql.server.rpc.interceptors import MAX_STATUS_CHARS
 from peaksql.server.rpc.serve import RunningServer
 from peaksql.v1 import peaksql_pb2 as pb
@@ -156,9 +157,11 @@ def test_a_1mb_condition_name_is_not_found_with_a_short_message(
 def test_a_plan_over_the_budget_is_refused_before_it_is_built(
     stub: pb_grpc.PeakSQLStub,
 ) -> None:
-    over = BUDGET // 16 + 1
+    over = BUDGET // 16 + 1  # N-filtered random windows are listed: 16 bytes each
     began = time.monotonic()
-    error = _error(stub.Describe, pb.DescribeRequest(spec=_spec(**{"random.random": over})))
+    listed = _spec(**{"random.random": over})
+    listed.max_n_fraction = 1.0
+    error = _error(stub.Describe, pb.DescribeRequest(spec=listed))
     assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
     assert "plan_memory_budget" in error.details() and f"{BUDGET:,}" in error.details()
     assert time.monotonic() - began < 1.0
@@ -169,11 +172,24 @@ def test_a_plan_over_the_budget_is_refused_before_it_is_built(
 def test_the_server_cache_stays_within_the_budget(
     server: RunningServer, stub: pb_grpc.PeakSQLStub
 ) -> None:
-    for seed in range(6):  # 6 plans of 20,000 random windows: 320 KB each
+    for seed in range(6):  # 6 plans of 20,000 listed random windows: 320 KB each
         spec = _spec(seed=seed, **{"random.random": 20_000})
+        spec.max_n_fraction = 1.0
         stub.Describe(pb.DescribeRequest(spec=spec, skip_positives=True), timeout=10)
     assert server.engine.plans.nbytes <= BUDGET
     assert len(server.engine.plans) < 6
+
+
+def test_random_windows_at_the_cap_cost_no_memory(
+    server: RunningServer, stub: pb_grpc.PeakSQLStub
+) -> None:
+    spec = _spec(seed=11, **{"random.random": MAX_LISTED_WINDOWS})
+    last = MAX_LISTED_WINDOWS - 1
+    request = pb.GetWindowsRequest(spec=spec, indices=[0, last], include_coordinates=True)
+    batch = stub.GetWindows(request, timeout=30)
+    assert batch.batch_size == 2
+    plan = next(p for p, _ in server.engine.plans._plans.values() if p.num_windows == last + 1)
+    assert nbytes(plan) < 1 << 20  # drawn on demand from the seed, not 3.2 GB of starts
 
 
 @dataclass

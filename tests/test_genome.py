@@ -20,7 +20,7 @@ from peaksql.core.alphabet import IUPAC_LETTERS, decode
 from peaksql.core.errors import AlreadyExists, InputFileError, InvalidArgument, NotFound
 from peaksql.server.catalog.database import open_database
 from peaksql.server.catalog.genome_store import GenomeStore
-from peaksql.server.catalog.parts import ensure_part
+from peaksql.server.catalog.parts import insert_part
 from peaksql.server.catalog.schema import assemblies, chromosomes, conditions, intervals
 from peaksql.server.ingest.assembly import add_assembly, remove_assembly
 from peaksql.server.ingest.genome_writer import write_store
@@ -369,7 +369,7 @@ def _add_condition_with_intervals(engine: sa.Engine, assembly: str, condition: s
         condition_id = connection.execute(
             conditions.insert().values(name=condition)
         ).inserted_primary_key[0]
-        ensure_part(connection, condition_id, assembly_id)
+        insert_part(connection, condition_id, assembly_id, f"test-{condition}", 3)
         connection.execute(
             intervals.insert(),
             [

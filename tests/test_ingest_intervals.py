@@ -20,10 +20,11 @@ from hypothesis import strategies as st
 from peaksql.core.errors import AlreadyExists, InputFileError, InvalidArgument, NotFound
 from peaksql.server.catalog.database import open_database
 from peaksql.server.catalog.queries import ConditionInfo, list_conditions
-from peaksql.server.catalog.schema import assemblies, chromosomes, conditions, intervals
+from peaksql.server.catalog.schema import assemblies, chromosomes, conditions, intervals, parts
 from peaksql.server.ingest.formats import detect_format
 from peaksql.server.ingest.intervals import add_data, default_condition, remove_condition
 from peaksql.server.ingest.reader import read_intervals
+from tests.helpers import store_rows
 
 SETTINGS = settings(max_examples=40, deadline=None)
 
@@ -57,9 +58,9 @@ def _add_assembly(engine: sa.Engine, name: str, lengths: dict[str, int]) -> None
 
 
 @pytest.fixture
-def engine(db_url: str):
+def engine(db_url: str, tmp_path: Path):
     """A catalog with assemblies ``toy`` (CHROMOSOMES) and ``other`` (OTHER_CHROMOSOMES)."""
-    engine = open_database(db_url)
+    engine = open_database(db_url, data_dir=tmp_path / "data")
     _add_assembly(engine, "toy", CHROMOSOMES)
     _add_assembly(engine, "other", OTHER_CHROMOSOMES)
     yield engine
@@ -166,28 +167,14 @@ def reference_parse(text: str, fmt: str) -> list[tuple[Any, ...]]:
 
 
 def stored_rows(engine: sa.Engine, condition: str) -> list[tuple[Any, ...]]:
-    """The condition's intervals in insert order, in reference_parse's column order."""
-    query = (
-        sa.select(
-            chromosomes.c.name,
-            intervals.c.start,
-            intervals.c.end,
-            intervals.c.name,
-            intervals.c.score,
-            intervals.c.strand,
-            intervals.c.signal_value,
-            intervals.c.p_value,
-            intervals.c.q_value,
-            intervals.c.summit,
-            intervals.c.value,
-        )
-        .join(chromosomes, chromosomes.c.id == intervals.c.chromosome_id)
-        .join(conditions, conditions.c.id == intervals.c.condition_id)
-        .where(conditions.c.name == condition)
-        .order_by(intervals.c.id)
-    )
-    with engine.connect() as connection:
-        return [tuple(row) for row in connection.execute(query)]
+    """The condition's intervals read back from the store, sorted as ``sorted_reference``."""
+    return store_rows(engine, condition)
+
+
+def sorted_reference(rows: list[tuple[Any, ...]], lengths: dict[str, int] = CHROMOSOMES):
+    """Reference rows in store order: chromosome (id order), start, end; file order in ties."""
+    order = {name: k for k, name in enumerate(lengths)}
+    return sorted(rows, key=lambda r: (order[r[0]], r[1], r[2]))
 
 
 def snapshot(engine: sa.Engine) -> dict[str, list[tuple[Any, ...]]]:
@@ -197,7 +184,7 @@ def snapshot(engine: sa.Engine) -> dict[str, list[tuple[Any, ...]]]:
             table.name: sorted(
                 tuple(row) for row in connection.execute(sa.select(table).order_by(table.c.id))
             )
-            for table in (assemblies, chromosomes, conditions, intervals)
+            for table in (assemblies, chromosomes, conditions, intervals, parts)
         }
 
 
@@ -234,7 +221,7 @@ def test_round_trip(
     assert info.condition == "sample"
     assert info.format == fmt
     assert info.num_intervals == len(rows)
-    assert stored_rows(engine, "sample") == reference_parse(text, fmt)
+    assert stored_rows(engine, "sample") == sorted_reference(reference_parse(text, fmt))
 
 
 def test_whitespace_separated_bed_and_crlf(engine: sa.Engine, tmp_path: Path) -> None:
@@ -247,7 +234,7 @@ def test_whitespace_separated_bed_and_crlf(engine: sa.Engine, tmp_path: Path) ->
 
     add_data(engine, path, "toy", progress=False)
 
-    assert stored_rows(engine, "spaced") == reference_parse(spaced, "bed")
+    assert stored_rows(engine, "spaced") == sorted_reference(reference_parse(spaced, "bed"))
 
 
 def test_gzip_is_detected_by_content_not_name(engine: sa.Engine, tmp_path: Path) -> None:
@@ -259,7 +246,7 @@ def test_gzip_is_detected_by_content_not_name(engine: sa.Engine, tmp_path: Path)
     add_data(engine, plain, "toy", progress=False)
 
     assert stored_rows(engine, "zipped") == stored_rows(engine, "plain")
-    assert stored_rows(engine, "plain") == reference_parse(text, "bed")
+    assert stored_rows(engine, "plain") == sorted_reference(reference_parse(text, "bed"))
 
 
 @SETTINGS
@@ -414,7 +401,9 @@ def test_list_and_remove_conditions(engine: sa.Engine, tmp_path: Path) -> None:
     assert stored_rows(engine, "b") == []
     assert stored_rows(engine, "a") + stored_rows(engine, "c") == kept
     with engine.connect() as connection:
-        assert connection.scalar(sa.select(sa.func.count()).select_from(intervals)) == 2
+        assert connection.scalar(sa.select(sa.func.sum(parts.c.num_intervals))) == 2
+        names = set(connection.scalars(sa.select(parts.c.path)))
+    assert {p.name for p in (tmp_path / "data" / "intervals").iterdir()} == {".lock", *names}
     with pytest.raises(NotFound, match="no condition 'b'; the conditions are: a, c"):
         remove_condition(engine, "b")
 

@@ -19,19 +19,24 @@ from hypothesis import strategies as st
 from peaksql.core.errors import AlreadyExists, InputFileError
 from peaksql.server.ingest.chromosomes import ChromosomeResolver, builtin_aliases
 from peaksql.server.ingest.intervals import add_data, add_data_files
+from tests.helpers import store_rows
 from tests.test_ingest_intervals import engine, populated, snapshot, write_file  # noqa: F401
 
 NARROW = "chr1\t100\t200\tp1\t5\t+\t7.5\t3.2\t1.1\t40"
 
 
+def store_folders(engine: sa.Engine) -> list[str]:
+    """Part and staging folders in the interval store (the lock file aside)."""
+    from peaksql.server.catalog.interval_store import data_dir_of, store_root
+
+    root = store_root(data_dir_of(engine))
+    return sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+
+
 def stored(engine: sa.Engine, condition: str) -> list[tuple]:
-    query = sa.text(
-        'SELECT ch.name, i.start, i."end", i.signal_value, i.p_value, i.summit '
-        "FROM intervals i JOIN chromosomes ch ON ch.id = i.chromosome_id "
-        "JOIN conditions c ON c.id = i.condition_id WHERE c.name = :c ORDER BY i.start"
-    )
-    with engine.connect() as connection:
-        return [tuple(row) for row in connection.execute(query, {"c": condition})]
+    """(chromosome, start, end, signal_value, p_value, summit) from the store, by start."""
+    rows = sorted(store_rows(engine, condition), key=lambda row: row[1])
+    return [(r[0], r[1], r[2], r[6], r[7], r[9]) for r in rows]
 
 
 # --- aliases -------------------------------------------------------------------------------------
@@ -204,10 +209,11 @@ def test_a_bad_file_among_several_stores_none(populated, tmp_path):
     good = write_file(tmp_path / "good.bed", "chr1\t0\t10\n")
     other = write_file(tmp_path / "other.narrowPeak", NARROW + "\n")
     bad = write_file(tmp_path / "bad.bed", "chr1\t0\t10\nchr1\t5\tforty\n")
-    before = snapshot(populated)
+    before, folders = snapshot(populated), store_folders(populated)
     with pytest.raises(InputFileError, match=r"bad\.bed, line 2: column 3"):
         add_data_files(populated, [good, other, bad], "toy", progress=False)
     assert snapshot(populated) == before
+    assert store_folders(populated) == folders  # the parts of good and other were deleted
     infos = add_data_files(populated, [good, other], "toy", progress=False)
     assert [(i.condition, i.num_intervals) for i in infos] == [("good", 1), ("other", 1)]
 
@@ -217,10 +223,28 @@ def test_two_files_with_one_condition_name_store_none(populated, tmp_path):
     (tmp_path / "b").mkdir()
     first = write_file(tmp_path / "a" / "liver.bed", "chr1\t0\t10\n")
     second = write_file(tmp_path / "b" / "liver.bed", "chr1\t0\t10\n")
-    before = snapshot(populated)
+    before, folders = snapshot(populated), store_folders(populated)
     with pytest.raises(AlreadyExists, match="'liver' already exists"):
         add_data_files(populated, [first, second], "toy", progress=False)
     assert snapshot(populated) == before
+    assert store_folders(populated) == folders
+
+
+def test_a_failed_commit_deletes_every_part_written(populated, tmp_path, monkeypatch):
+    """Parts are on disk before the one transaction; if it fails they go, rows never came."""
+    from peaksql.server.ingest import intervals
+
+    files = [write_file(tmp_path / f"f{k}.bed", "chr1\t0\t10\n") for k in range(3)]
+    before, folders = snapshot(populated), store_folders(populated)
+
+    def fail(*args, **kwargs):
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr(intervals, "bump_generation", fail)
+    with pytest.raises(RuntimeError, match="went away"):
+        add_data_files(populated, files, "toy", progress=False)
+    assert snapshot(populated) == before
+    assert store_folders(populated) == folders
 
 
 def test_gzip_bed_with_bom(populated, tmp_path):

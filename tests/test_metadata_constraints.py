@@ -39,7 +39,7 @@ from tests.servers import build_catalog, running_server, write_inputs
 def catalog(db_url: str, data_dir: Path) -> tuple[str, Path]:
     """The servers' catalog (assembly mini, heart and liver) with metadata on both."""
     build_catalog(db_url, data_dir)
-    engine = open_database(db_url)
+    engine = open_database(db_url, data_dir=data_dir)
     _, peaks = write_inputs(data_dir.parent / "inputs")
     add_data(
         engine,
@@ -74,7 +74,7 @@ def catalog(db_url: str, data_dir: Path) -> tuple[str, Path]:
 )
 def test_colliding_metadata_keys_are_refused_at_ingest(catalog, metadata, message) -> None:  # type: ignore[no-untyped-def]
     db_url, data_dir = catalog
-    engine = open_database(db_url)
+    engine = open_database(db_url, data_dir=data_dir)
     _, peaks = write_inputs(data_dir.parent / "inputs")
     with pytest.raises(InvalidArgument, match=re.escape(message)):
         add_data(engine, peaks[0], "mini", "new", metadata=metadata, progress=False)
@@ -115,7 +115,7 @@ def test_keys_are_columns_only_where_the_catalog_holds_them(catalog) -> None:  #
 )
 def test_plans_select_label_columns_by_metadata(catalog, where: str, columns) -> None:  # type: ignore[no-untyped-def]
     db_url, data_dir = catalog
-    engine = open_database(db_url)
+    engine = open_database(db_url, data_dir=data_dir)
     spec = DatasetSpec(seq_length=200, stride=200, where=where)
     try:
         if columns is None:

@@ -69,6 +69,11 @@ def test_privileges_say_so(reader_url: str) -> None:
                 ), function
             # reading large objects (none are used) and the catalog still works
             assert connection.scalar(sa.text("SELECT count(*) FROM chromosomes")) == 0
+            # the interval store's rows (revision 0003): a plan reads them as this role
+            assert connection.scalar(sa.text("SELECT count(*) FROM parts")) == 0
+            assert connection.scalar(
+                sa.text("SELECT has_table_privilege(:role, 'parts', 'SELECT')"), {"role": role}
+            )
     finally:
         engine.dispose()
 

@@ -46,7 +46,7 @@ def catalog(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
     build_catalog(db_url, data_dir)
     bed = root / "blacklist.bed"
     bed.write_text("".join(f"{c}\t{s}\t{e}\n" for c, s, e in BLACKLIST))
-    engine = open_database(db_url)
+    engine = open_database(db_url, data_dir=data_dir)
     add_data(engine, bed, ASSEMBLY, "blacklist", "bed", progress=False)
     engine.dispose()
     return db_url, data_dir

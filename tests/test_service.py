@@ -133,7 +133,10 @@ def test_stream_equals_engine_in_every_sampling_and_label_mode(client, reference
                 assert_same_batches(received, expected, SEQ_LENGTH)
             # independent oracle: every window of the epoch against the input files
             seen = np.concatenate(
-                [unpack_labels(b.labels.data, tuple(b.labels.shape), "bool") for b in received]
+                [
+                    unpack_labels(b.labels.data, tuple(b.labels.shape), b.labels.dtype)
+                    for b in received
+                ]
             )
             assert seen.any() and not seen.all(), (sampling, mode)  # both outcomes occur
             for batch in received:
@@ -178,6 +181,20 @@ def test_constraint_restricts_regions_and_labelling_intervals(client, reference,
         for label, (_, region, start) in zip(labels, coordinates(batch), strict=True):
             chromosome = ("chr1", "chr3")[region]
             assert label.tolist() == truth.labels(spec, chromosome, start, 8.0).tolist()
+
+
+def test_mostly_zero_labels_travel_sparse_and_users_get_dense_arrays(client, reference) -> None:
+    """Few positives per batch: ``bool-sparse`` on the wire, the same (B, C) for users."""
+    spec = DatasetSpec(seq_length=SEQ_LENGTH, stride=50, label="summit", inner_range=1)
+    received = list(client.stream(stream_request(spec, 16, ORDERS[0])))
+    assert "bool-sparse" in {b.labels.dtype for b in received}
+    assert_same_batches(received, reference.batches(spec, 16), SEQ_LENGTH)
+    train = Dataset(
+        client, seq_length=SEQ_LENGTH, stride=50, label="summit", inner_range=1, batch_size=16
+    )
+    for (_, y), want in zip(train, reference.batches(spec, 16), strict=True):
+        assert y.shape == want.labels.shape and y.ndim == 2
+        np.testing.assert_array_equal(y, want.labels)
 
 
 def test_describe_can_skip_counting_positives(client, reference) -> None:

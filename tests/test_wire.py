@@ -14,6 +14,7 @@ from peaksql.core.wire import (
     POLICIES,
     pack_labels,
     pack_sequences,
+    sparse_index_dtype,
     unpack_labels,
     unpack_masks,
     unpack_sequences,
@@ -183,7 +184,7 @@ shapes = hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=9)
 @SETTINGS
 @given(hnp.arrays(np.bool_, shapes))
 def test_bool_labels_round_trip_bit_packed(labels):
-    data, shape, dtype = pack_labels(labels)
+    data, shape, dtype = pack_labels(labels, sparse=False)
     assert dtype == "bool" and shape == labels.shape
     assert len(data) == (labels.size + 7) // 8
     restored = unpack_labels(data, shape, dtype)
@@ -207,3 +208,42 @@ def test_per_base_labels_keep_their_layout():
     data, shape, dtype = pack_labels(labels)
     assert data == np.packbits(labels.reshape(-1)).tobytes()
     np.testing.assert_array_equal(unpack_labels(data, shape, dtype), labels)
+
+
+mostly_zero = hnp.arrays(
+    np.bool_,
+    hnp.array_shapes(min_dims=1, max_dims=3, min_side=0, max_side=40),
+    elements=st.sampled_from([False] * 15 + [True]),
+)
+
+
+@SETTINGS
+@given(mostly_zero)
+def test_sparse_and_dense_labels_decode_equal(labels):
+    dense = pack_labels(labels, sparse=False)
+    chosen = pack_labels(labels)
+    assert chosen[2] in ("bool", "bool-sparse") and chosen[1] == labels.shape
+    assert len(chosen[0]) <= len(dense[0])  # the smaller encoding travels
+    sparse_bytes = np.flatnonzero(labels).astype(sparse_index_dtype(labels.shape)).tobytes()
+    for data, shape, dtype in (dense, chosen, (sparse_bytes, labels.shape, "bool-sparse")):
+        restored = unpack_labels(data, shape, dtype)
+        assert restored.dtype == np.bool_ and restored.flags.writeable
+        np.testing.assert_array_equal(restored, labels)
+
+
+def test_sparse_labels_layout_and_width():
+    labels = np.zeros((128, 500), bool)
+    labels[3, 7] = labels[127, 499] = True
+    data, shape, dtype = pack_labels(labels)
+    assert dtype == "bool-sparse" and shape == (128, 500)
+    assert data == np.array([3 * 500 + 7, 128 * 500 - 1], "<u2").tobytes()
+    assert sparse_index_dtype((128, 1000, 8)) == np.dtype("<u4")
+    assert sparse_index_dtype((1 << 17, 1 << 16)) == np.dtype("<u8")
+    assert pack_labels(np.ones((4, 8), bool))[2] == "bool"  # dense is smaller
+
+
+def test_malformed_sparse_labels_are_refused():
+    with pytest.raises(InvalidArgument, match="2-byte indices, got 3 bytes"):
+        unpack_labels(bytes(3), (2, 3), "bool-sparse")
+    with pytest.raises(InvalidArgument, match="index 6 is outside shape"):
+        unpack_labels(np.array([1, 6], "<u2").tobytes(), (2, 3), "bool-sparse")

@@ -10,10 +10,17 @@ import queue
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
-from typing import TypeVar
+from typing import Protocol, TypeVar, runtime_checkable
 
 T = TypeVar("T")
 _DONE = object()
+
+
+@runtime_checkable
+class _Closable(Protocol):
+    """What ``contextlib.closing`` takes: a generator, a stream with ``close()``."""
+
+    def close(self) -> None: ...
 
 
 @contextmanager
@@ -44,7 +51,7 @@ def read_ahead(
 
     def produce() -> None:
         try:
-            with closing(items) if hasattr(items, "close") else _nothing():
+            with closing(items) if isinstance(items, _Closable) else _nothing():
                 for item in items:
                     if not put(item):
                         return

@@ -26,6 +26,20 @@ Labels. ``(data, shape, dtype)``: ``bool`` labels are ``np.packbits`` of the row
 flattened array (first label in the high bit, the last byte zero-padded); ``float32``,
 ``float16`` (signal labels under ``label_wire_dtype="float16"``: half the bytes) and
 ``int32`` (class indices) labels are their raw little-endian bytes, row-major.
+``bool-sparse`` labels list the positions of the
+true labels: each is the row-major flat index of its (window, column[, position]) in
+``shape`` (``np.unravel_index`` gives the tuple), ascending, as little-endian unsigned
+integers whose width both sides derive from ``shape`` alone (``sparse_index_dtype``: 2
+bytes when ``prod(shape) <= 2**16``, 4 up to ``2**32``, else 8)::
+
+    data:  ┌───────────┬───────────┬─────┬───────────┐
+           │ index 0   │ index 1   │  …  │ index k-1 │   k = number of true labels
+           │ uint16 LE │ uint16 LE │     │           │   (uint32/uint64 for larger shapes)
+           └───────────┴───────────┴─────┴───────────┘
+
+A sender picks per batch whichever of ``bool`` and ``bool-sparse`` is smaller
+(``pack_labels``); 128 windows x 500 columns at 5 overlaps a window: 1,280 bytes instead of
+8,000. The receiver densifies with one scatter into zeros; users get the same array.
 """
 
 from __future__ import annotations
@@ -40,8 +54,8 @@ import numpy as np
 from peaksql.core.alphabet import MASK_BITS, POPCOUNT
 from peaksql.core.errors import InvalidArgument
 
-LABEL_DTYPES: tuple[str, ...] = ("bool", "float32", "float16", "int32")
-#: wire dtype name -> its little-endian numpy dtype (every one but bool).
+LABEL_DTYPES: tuple[str, ...] = ("bool", "float32", "float16", "int32", "bool-sparse")
+#: wire dtype name -> its little-endian numpy dtype (every one but the bool ones).
 _RAW_LABELS = {"float32": "<f4", "float16": "<f2", "int32": "<i4"}
 
 #: mask -> its four bits (A, C, G, T) as 0/1.
@@ -267,12 +281,23 @@ def unpack_sequences(
     return decoded.reshape(batch_size, 2 * raw.shape[1], 4)[:, :seq_length]
 
 
-def pack_labels(labels: np.ndarray) -> tuple[bytes, tuple[int, ...], str]:
-    """Labels -> (data, shape, dtype name): bool bit-packed; float16 as float16, other
-    floats as float32; integers as int32 (all little-endian)."""
+def sparse_index_dtype(shape: tuple[int, ...]) -> np.dtype:
+    """Little-endian unsigned dtype of ``bool-sparse`` indices into an array of ``shape``."""
+    count = prod(shape)
+    return np.dtype("<u2" if count <= 1 << 16 else "<u4" if count <= 1 << 32 else "<u8")
+
+
+def pack_labels(labels: np.ndarray, *, sparse: bool = True) -> tuple[bytes, tuple[int, ...], str]:
+    """Labels -> (data, shape, dtype name): bool bit-packed or, when smaller and ``sparse``,
+    the flat indices of the true labels (``bool-sparse``); float16 as float16, other floats
+    as float32; integers as int32 (all little-endian)."""
     labels = np.asarray(labels)
     if labels.dtype == np.bool_:
-        return np.packbits(labels.reshape(-1)).tobytes(), labels.shape, "bool"
+        flat = labels.reshape(-1)
+        width = sparse_index_dtype(labels.shape)
+        if sparse and np.count_nonzero(flat) * width.itemsize < (flat.size + 7) // 8:
+            return np.flatnonzero(flat).astype(width).tobytes(), labels.shape, "bool-sparse"
+        return np.packbits(flat).tobytes(), labels.shape, "bool"
     if labels.dtype == np.float16:
         return labels.astype("<f2", copy=False).tobytes(), labels.shape, "float16"
     if labels.dtype.kind == "f":
@@ -296,10 +321,30 @@ def unpack_labels(data: bytes | memoryview, shape: tuple[int, ...], dtype: str) 
         item = np.dtype(_RAW_LABELS[dtype])
         expected = item.itemsize * count
         values = raw.view(item).astype(item.newbyteorder("=")) if raw.size == expected else None
+    elif dtype == "bool-sparse":
+        return _densify(raw, shape, count)
     else:
         raise InvalidArgument(f"unknown label dtype {dtype!r}; choose one of {LABEL_DTYPES}")
     if values is None:
         raise InvalidArgument(
             f"{dtype} labels of shape {shape} need {expected} bytes, got {raw.size}"
         )
+    return values.reshape(shape)
+
+
+def _densify(raw: np.ndarray, shape: tuple[int, ...], count: int) -> np.ndarray:
+    """``bool-sparse`` bytes -> the dense bool array: one scatter into zeros."""
+    width = sparse_index_dtype(shape)
+    if raw.size % width.itemsize:
+        raise InvalidArgument(
+            f"bool-sparse labels of shape {shape} are {width.itemsize}-byte indices, "
+            f"got {raw.size} bytes"
+        )
+    indices = raw.view(width)
+    if indices.size and int(indices.max()) >= count:
+        raise InvalidArgument(
+            f"bool-sparse label index {int(indices.max())} is outside shape {shape}"
+        )
+    values = np.zeros(count, dtype=np.bool_)
+    values[indices] = True
     return values.reshape(shape)

@@ -7,6 +7,7 @@ foreign keys on, so that readers (the server) and a writer (an ingest) can share
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
@@ -14,6 +15,8 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+
+from peaksql.server.catalog.interval_store import bind_data_dir
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -69,7 +72,7 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
                 connection.commit()
 
 
-def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
@@ -91,9 +94,23 @@ def create_database_engine(db: str | Path) -> Engine:
     return create_engine(url, pool_pre_ping=True)
 
 
-def open_database(db: str | Path, *, migrate: bool = True) -> Engine:
-    """Open ``db`` and bring its schema to the code's revision (unless ``migrate`` is False)."""
+def open_database(
+    db: str | Path, *, migrate: bool = True, data_dir: str | Path | None = None
+) -> Engine:
+    """Open ``db`` and bring its schema to the code's revision (unless ``migrate`` is False).
+
+    With ``data_dir`` (where genomes and the interval store live) the engine remembers it
+    for ingests, and a migration also converts an older catalog's interval rows into store
+    parts (``ingest.store_migration``; one SELECT when there are none).
+    """
     engine = create_database_engine(db)
     if migrate and schema_revision(engine) != head_revision():
         upgrade(engine)
+    if data_dir is not None:
+        bind_data_dir(engine, Path(data_dir))
+        if migrate:
+            # ingest builds parts; imported here so catalog code never needs ingest otherwise
+            from peaksql.server.ingest.store_migration import convert_legacy_intervals
+
+            convert_legacy_intervals(engine, Path(data_dir))
     return engine

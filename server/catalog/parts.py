@@ -1,11 +1,15 @@
 """Condition parts: which assemblies each condition has intervals on.
 
 A condition (an experiment, one label column) is independent of assemblies; its part on
-an assembly is the set of its intervals there, recorded as one ``condition_parts`` row
-while the condition has any. Ingest adds the row (``ensure_part``) in the transaction that
-adds the intervals; removals delete it with them. Plans read presence from here
+an assembly is the set of its intervals there, stored as columnar files in the interval
+store (``interval_store``) and recorded as ``parts`` rows (one per ingested file; an
+``append`` adds another) while the condition has any. Ingest inserts the rows in the
+transaction that commits the files; removals delete them (then the files). ``parts`` is
+the one table of (condition, assembly) presence. Plans read presence from here
 (``presence``): a window on an assembly where a label column has no part cannot be labelled
-by it, which ``missing="mask"`` marks instead of calling it negative.
+by it, which ``missing="mask"`` marks instead of calling it negative. A signal condition's
+presence is its ``signal_tracks`` rows (``signal_store``); a condition with neither parts nor
+tracks is an orphan.
 """
 
 from __future__ import annotations
@@ -15,28 +19,27 @@ from collections.abc import Sequence
 import numpy as np
 import sqlalchemy as sa
 
-from peaksql.server.catalog.schema import (
-    condition_metadata,
-    condition_parts,
-    conditions,
-    signal_tracks,
-)
+from peaksql.server.catalog.schema import condition_metadata, conditions, parts, signal_tracks
 
 
-def ensure_part(connection: sa.Connection, condition_id: int, assembly_id: int) -> None:
-    """Record that the condition has intervals on the assembly (once)."""
-    found = connection.scalar(
-        sa.select(sa.func.count())
-        .select_from(condition_parts)
-        .where(
-            condition_parts.c.condition_id == condition_id,
-            condition_parts.c.assembly_id == assembly_id,
+def insert_part(
+    connection: sa.Connection,
+    condition_id: int,
+    assembly_id: int,
+    path: str,
+    num_intervals: int,
+    source_file: str | None = None,
+) -> None:
+    """Record one stored part of the condition on the assembly (its files already in place)."""
+    connection.execute(
+        parts.insert().values(
+            condition_id=condition_id,
+            assembly_id=assembly_id,
+            path=path,
+            num_intervals=num_intervals,
+            source_file=source_file,
         )
     )
-    if not found:
-        connection.execute(
-            condition_parts.insert().values(condition_id=condition_id, assembly_id=assembly_id)
-        )
 
 
 def presence(
@@ -49,35 +52,46 @@ def presence(
         return present
     column = {int(c): k for k, c in enumerate(condition_ids)}
     row = {int(a): k for k, a in enumerate(assembly_ids)}
-    query = sa.select(condition_parts.c.assembly_id, condition_parts.c.condition_id).where(
-        condition_parts.c.condition_id.in_(list(column)),
-        condition_parts.c.assembly_id.in_(list(row)),
+    query = (
+        sa.select(parts.c.assembly_id, parts.c.condition_id)
+        .where(parts.c.condition_id.in_(list(column)), parts.c.assembly_id.in_(list(row)))
+        .distinct()
     )
     for assembly_id, condition_id in connection.execute(query):
         present[row[assembly_id], column[condition_id]] = True
     return present
 
 
-def delete_condition_rows(connection: sa.Connection, condition_id: int) -> None:
+def delete_condition_rows(connection: sa.Connection, condition_id: int) -> list[tuple[str, int]]:
     """Delete the condition's parts, metadata and signal track rows (before the condition
-    row itself).
+    row itself);
+    returns the deleted parts' (path, num_intervals), whose folders the caller deletes after
+    the commit.
 
     Explicit, not only ON DELETE CASCADE: a SQLite connection without ``PRAGMA foreign_keys``
     must leave no orphans either.
     """
-    for table in (condition_parts, condition_metadata, signal_tracks):
+    removed = connection.execute(
+        sa.select(parts.c.path, parts.c.num_intervals).where(parts.c.condition_id == condition_id)
+    ).all()
+    for table in (parts, condition_metadata, signal_tracks):
         connection.execute(table.delete().where(table.c.condition_id == condition_id))
+    return [(str(path), int(count)) for path, count in removed]
 
 
-def delete_assembly_parts(connection: sa.Connection, assembly_id: int) -> None:
+def delete_assembly_parts(connection: sa.Connection, assembly_id: int) -> list[str]:
     """Delete every part on the assembly, then the conditions left with no part (and their
     metadata rows): removing an assembly removes the conditions that lived only there.
-    Call after the assembly's intervals are deleted."""
-    connection.execute(condition_parts.delete().where(condition_parts.c.assembly_id == assembly_id))
+    Returns the deleted parts' paths, whose folders the caller deletes after the commit."""
+    removed = list(
+        connection.scalars(sa.select(parts.c.path).where(parts.c.assembly_id == assembly_id))
+    )
+    connection.execute(parts.delete().where(parts.c.assembly_id == assembly_id))
     # signal tracks' rows (their folders are swept as orphans: signal_store.sweep_orphans)
     connection.execute(signal_tracks.delete().where(signal_tracks.c.assembly_id == assembly_id))
     orphans = sa.select(conditions.c.id).where(
-        ~sa.exists().where(condition_parts.c.condition_id == conditions.c.id)
+        ~sa.exists().where(parts.c.condition_id == conditions.c.id),
+        ~sa.exists().where(signal_tracks.c.condition_id == conditions.c.id),
     )
     orphan_ids = list(connection.scalars(orphans))
     if orphan_ids:
@@ -85,3 +99,4 @@ def delete_assembly_parts(connection: sa.Connection, assembly_id: int) -> None:
             condition_metadata.delete().where(condition_metadata.c.condition_id.in_(orphan_ids))
         )
         connection.execute(conditions.delete().where(conditions.c.id.in_(orphan_ids)))
+    return [str(path) for path in removed]

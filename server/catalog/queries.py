@@ -9,13 +9,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from peaksql.server.catalog.schema import (
-    assemblies,
-    chromosomes,
-    condition_parts,
-    conditions,
-    intervals,
-)
+from peaksql.server.catalog.schema import assemblies, chromosomes, conditions, parts
 
 
 @dataclass(frozen=True)
@@ -109,8 +103,8 @@ class ConditionInfo:
 def list_conditions(engine: sa.Engine) -> list[ConditionInfo]:
     """Every condition with its assemblies, interval count and metadata, sorted by name."""
     counts = (
-        sa.select(intervals.c.condition_id, sa.func.count().label("num_intervals"))
-        .group_by(intervals.c.condition_id)
+        sa.select(parts.c.condition_id, sa.func.sum(parts.c.num_intervals).label("num_intervals"))
+        .group_by(parts.c.condition_id)
         .subquery()
     )
     query = (
@@ -124,10 +118,14 @@ def list_conditions(engine: sa.Engine) -> list[ConditionInfo]:
         .outerjoin(counts, counts.c.condition_id == conditions.c.id)
         .order_by(conditions.c.name)
     )
-    parts = sa.select(condition_parts.c.condition_id, assemblies.c.name).join(assemblies)
+    located = (
+        sa.select(parts.c.condition_id, assemblies.c.name)
+        .join(assemblies, assemblies.c.id == parts.c.assembly_id)
+        .distinct()
+    )
     with engine.connect() as connection:
         on: dict[int, list[str]] = {}
-        for condition_id, assembly in connection.execute(parts):
+        for condition_id, assembly in connection.execute(located):
             on.setdefault(condition_id, []).append(assembly)
         infos = []
         for i, name, num, source, text in connection.execute(query):

@@ -1,17 +1,22 @@
 """The catalog tables, declared once on one MetaData (SQLAlchemy Core).
 
-assemblies 1-n chromosomes 1-n intervals n-1 conditions. A condition (an experiment, one
-label column) is independent of assemblies: its intervals may lie on several, and
-``condition_parts`` holds one row per (condition, assembly) with intervals, its presence
-there (what ``missing="mask"`` reads; the unit a per-assembly store of a condition's
-intervals keys by). ``condition_metadata`` holds each condition's metadata JSON as
-key-value rows (the constraint columns named by metadata keys). Row ids of chromosomes
-follow ingest order, which fixes the order of windows. ``catalog_state`` is one row: the
+assemblies 1-n chromosomes; conditions 1-n parts n-1 assemblies. A condition (an
+experiment, one label column) is independent of assemblies: a part is one condition's
+intervals on one assembly (one ingested file; ``append`` adds more), kept as columnar files
+in the interval store (``interval_store``): its committed row is the only way a reader finds
+them, and ``parts`` is the one table of (condition, assembly) presence (what
+``missing="mask"`` reads). ``condition_metadata`` holds each condition's metadata JSON as
+key-value rows (the constraint columns named by metadata keys). ``intervals`` is the
+pre-store table of interval rows, kept empty: ``store_migration`` converts the rows of an
+older catalog into parts. Row ids of chromosomes follow ingest order, which fixes the order
+of windows. ``catalog_state`` is one row: the
 generation every add and remove bumps (see ``generation``).
 Changes to these tables go through a new Alembic revision in ``migrations/versions``.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -29,6 +34,7 @@ from sqlalchemy import (
     UniqueConstraint,
     func,
 )
+from sqlalchemy.types import TypeEngine
 
 from peaksql.server.catalog.columns import COLUMNS, OPTIONAL_FIELDS, ColumnDef
 
@@ -37,7 +43,11 @@ metadata = MetaData()
 
 def _stored_column(column: ColumnDef) -> Column:
     """The ``intervals`` column of one stored entry of the column table (nullable)."""
-    kind = {"text": String(column.max_length), "integer": BigInteger, "float": Float}
+    kind: dict[str, TypeEngine[Any]] = {
+        "text": String(column.max_length),
+        "integer": BigInteger(),
+        "float": Float(),
+    }
     return Column(column.name, kind[column.kind])
 
 
@@ -101,21 +111,27 @@ intervals = Table(
     Index("ix_intervals_condition_chromosome_start", "condition_id", "chromosome_id", "start"),
 )
 
-condition_parts = Table(
-    "condition_parts",
+parts = Table(
+    "parts",
     metadata,
+    Column("id", Integer, primary_key=True),
     Column(
         "condition_id",
         Integer,
         ForeignKey("conditions.id", ondelete="CASCADE"),
-        primary_key=True,
+        nullable=False,
     ),
     Column(
         "assembly_id",
         Integer,
         ForeignKey("assemblies.id", ondelete="CASCADE"),
-        primary_key=True,
+        nullable=False,
     ),
+    Column("path", String(255), nullable=False, unique=True),
+    Column("num_intervals", BigInteger, nullable=False),
+    Column("source_file", String(1024)),
+    Column("created_at", DateTime(timezone=True), server_default=func.now()),
+    Index("ix_parts_condition_assembly", "condition_id", "assembly_id"),
 )
 
 #: Longest metadata key the ``condition_metadata`` table holds.

@@ -20,7 +20,6 @@ import fcntl
 import json
 import shutil
 import threading
-import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -29,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import sqlalchemy as sa
 
-from peaksql.core.errors import InvalidArgument
+from peaksql.server.catalog import interval_store
 from peaksql.server.catalog.schema import signal_tracks
 
 STORE_DIR = "signals"
@@ -51,23 +50,10 @@ def store_root(data_dir: Path) -> Path:
     return Path(data_dir) / STORE_DIR
 
 
-_DATA_DIRS: weakref.WeakKeyDictionary[sa.Engine, Path] = weakref.WeakKeyDictionary()
-
-
-def bind_data_dir(engine: sa.Engine, data_dir: Path | str) -> None:
-    """Make ``data_dir`` the signal store of ``engine`` (the CLI binds its data dir)."""
-    _DATA_DIRS[engine] = Path(data_dir)
-
-
 def data_dir_of(engine: sa.Engine, data_dir: Path | str | None = None) -> Path:
-    """``data_dir`` if given, else the bound one, else an SQLite catalog's own folder."""
-    if data_dir is not None:
-        return Path(data_dir)
-    if engine in _DATA_DIRS:
-        return _DATA_DIRS[engine]
-    if engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:"):
-        return Path(str(engine.url.database)).resolve().parent
-    raise InvalidArgument("signal tracks need the data dir: pass data_dir")
+    """``data_dir`` if given, else the one bound to ``engine`` (one registry with the
+    interval store: ``interval_store.bind_data_dir``), else an SQLite catalog's folder."""
+    return interval_store.data_dir_of(engine, None if data_dir is None else Path(data_dir))
 
 
 @dataclass(frozen=True)

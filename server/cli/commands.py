@@ -28,7 +28,7 @@ def _open(args: argparse.Namespace) -> tuple[sa.Engine, Path]:
     from peaksql.server.catalog.database import open_database
 
     data_dir = resolve_data_dir(args.data_dir)
-    return open_database(resolve_db(args.db, data_dir)), data_dir
+    return open_database(resolve_db(args.db, data_dir), data_dir=data_dir), data_dir
 
 
 def _cmd_add_assembly(args: argparse.Namespace) -> None:
@@ -45,7 +45,7 @@ def _cmd_add_assembly(args: argparse.Namespace) -> None:
 
 
 def _cmd_add_data(args: argparse.Namespace) -> None:
-    from peaksql.server.catalog.signal_store import bind_data_dir
+    from peaksql.server.catalog.interval_store import bind_data_dir
     from peaksql.server.ingest.intervals import add_data_files
     from peaksql.server.ingest.scratch import sweep
 
@@ -96,7 +96,7 @@ def _cmd_remove(args: argparse.Namespace) -> None:
     if args.kind == "condition":
         from peaksql.server.ingest.intervals import remove_condition
 
-        removed = remove_condition(engine, args.name)
+        removed = remove_condition(engine, args.name, data_dir=data_dir)
         print(f"removed condition {args.name} ({removed:,} intervals)")
     else:
         from peaksql.server.ingest.assembly import remove_assembly
@@ -115,14 +115,24 @@ def _cmd_serve(args: argparse.Namespace) -> None:
 
 
 def _cmd_migrate(args: argparse.Namespace) -> None:
-    from peaksql.server.catalog.database import schema_revision
+    from peaksql.server.catalog.database import open_database, schema_revision
+    from peaksql.server.catalog.interval_store import store_root
+    from peaksql.server.ingest.intervals import sweep_orphans
     from peaksql.server.ingest.scratch import sweep
+    from peaksql.server.ingest.store_migration import convert_legacy_intervals
 
-    engine, data_dir = _open(args)
+    data_dir = resolve_data_dir(args.data_dir)
+    engine = open_database(resolve_db(args.db, data_dir), migrate=True)
     print(f"catalog schema at revision {schema_revision(engine)}")
+    converted = convert_legacy_intervals(engine, data_dir)  # interval rows -> store parts
+    if converted:
+        print(f"moved the intervals of {len(converted)} conditions into the interval store")
     removed = sweep(data_dir)
     if removed:
         print(f"removed {len(removed)} leftover temporary files of interrupted ingests")
+    orphans = sweep_orphans(engine, data_dir) if store_root(data_dir).is_dir() else []
+    if orphans:
+        print(f"removed {len(orphans)} interval store parts of interrupted ingests or removals")
     if args.reader_role:
         from peaksql.server.catalog.roles import grant_read_only
 

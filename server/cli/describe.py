@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from peaksql.server.cli.spec_options import add_spec_options, spec_fields, spec_from_args
-from peaksql.server.cli.table import format_table
+from peaksql.server.cli.table import Row, format_table
 
 if TYPE_CHECKING:
     from peaksql.client import Description
@@ -154,7 +154,7 @@ def description_lines(
         f"regions ({len(d.regions):,}):",
     ]
     shown = d.regions if verbose else d.regions[:MAX_REGIONS_SHOWN]
-    rows = [(r.assembly, r.chromosome, f"{r.length:,} bp", r.num_windows) for r in shown]
+    rows: list[Row] = [(r.assembly, r.chromosome, f"{r.length:,} bp", r.num_windows) for r in shown]
     lines += format_table(("assembly", "chromosome", "length", "windows"), rows, align="llrr")
     rest = d.regions[len(shown) :]
     if rest:

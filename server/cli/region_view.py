@@ -167,7 +167,9 @@ def _stretch_windows(
         inside = (regions == stretch.region) & (starts < stretch.end)
         inside &= starts + spec.seq_length > stretch.start
         found_starts.append(starts[inside])
-        found_positive.append(labels.reshape(labels.shape[0], -1).any(axis=1)[inside])
+        positive = labels.reshape(labels.shape[0], -1).any(axis=1)
+        assert isinstance(positive, np.ndarray)  # a row each (typed as maybe one np.bool)
+        found_positive.append(positive[inside])
         if _sorted(spec) and starts.size and starts[-1] >= stretch.end:
             complete = True
             break

@@ -95,11 +95,12 @@ class LocalSource:
         """What the Describe call answers for ``spec`` (see ``peaksql.server.rpc.service``)."""
         plan = self.engine.plan(spec)
         counts = plan.windows.per_region_counts(len(plan.region_names))
-        positives = (
-            self.engine.positives(plan)
-            if count_positives
-            else np.zeros(len(plan.label_columns), dtype=np.int64)
-        )
+        if count_positives:
+            counted = self.engine.positives(plan)  # no timeout: None only past a timeout
+            assert counted is not None
+            positives = counted
+        else:
+            positives = np.zeros(len(plan.label_columns), dtype=np.int64)
         regions = zip(plan.region_names, plan.region_lengths, counts, strict=True)
         return Description(
             num_windows=plan.num_windows,

@@ -20,11 +20,10 @@ after any resume and under any sharding.
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 
 from peaksql.core.label_modes import positional_labels
-from peaksql.server.engine.kernels import JIT
+from peaksql.server.engine.jit import kernel
 from peaksql.server.engine.labels import Coverage
 from peaksql.server.engine.n_filter import _n_runs
 from peaksql.server.engine.order import _splitmix64
@@ -39,7 +38,7 @@ _C1 = np.uint64(0xBF58476D1CE4E5B9)
 _C2 = np.uint64(0x94D049BB133111EB)
 
 
-@numba.njit(**JIT)
+@kernel
 def _mix(indices: np.ndarray, key: np.uint64) -> np.ndarray:
     """splitmix64 of ``index + key`` per window (``order._mix_array``, in one pass)."""
     out = np.empty(indices.shape[0], dtype=np.uint64)
@@ -108,7 +107,7 @@ def _n_coverage(plan: Plan) -> Coverage:
 COMPLEMENT = np.array([int(f"{m:04b}"[::-1], 2) for m in range(16)], dtype=np.uint8)
 
 
-@numba.njit(**JIT)
+@kernel
 def reverse_complement_rows(
     rows: np.ndarray, seq_length: int, flip: np.ndarray, complement: np.ndarray
 ) -> None:

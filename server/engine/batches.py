@@ -133,7 +133,7 @@ def _positives(labels: np.ndarray, num_columns: int) -> np.ndarray:
     if labels.dtype.kind in "iu":  # class indices, (B,) or (B, bins)
         hits = labels[..., None] == np.arange(num_columns)
         return hits.reshape(labels.shape[0], -1, num_columns).any(axis=1).sum(axis=0)
-    positive = labels > 0 if labels.dtype.kind == "f" else labels
+    positive = np.asarray(labels > 0 if labels.dtype.kind == "f" else labels)
     if positive.ndim == 3:
-        positive = positive.any(axis=2)
-    return positive[:, :num_columns].sum(axis=0)
+        positive = np.asarray(positive.any(axis=2))
+    return np.asarray(positive[:, :num_columns].sum(axis=0))

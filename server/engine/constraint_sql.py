@@ -121,9 +121,13 @@ def _value(literal: exp.Literal) -> str | int | float:
 def _bind(literal: exp.Literal) -> sa.BindParameter[Any]:
     """A bound parameter with an explicit type (a float stays a float next to an int column)."""
     value = _value(literal)
-    kind = sa.String() if isinstance(value, str) else sa.BigInteger()
-    if isinstance(value, float):
+    kind: sa.types.TypeEngine[Any]
+    if isinstance(value, str):
+        kind = sa.String()
+    elif isinstance(value, float):
         kind = sa.Float()
+    else:
+        kind = sa.BigInteger()
     return sa.literal(value, kind)
 
 

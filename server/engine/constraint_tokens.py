@@ -169,12 +169,26 @@ def _check_token(tokens: list[Token], index: int, text: str) -> None:
         return
     if kind is TokenType.SEMICOLON:
         raise reject(f"';' at position {token.start} is not allowed (one constraint only)")
+    if kind is TokenType.COMMA:
+        _check_list_item(tokens, index)
     if kind in (TokenType.VAR, TokenType.IDENTIFIER) or is_allowed_column(spelling.lower()):
         _check_column_token(tokens[index : index + 3])
         return
     allowed = _TOKEN_SPELLINGS.get(kind, frozenset())
     if allowed is not None and spelling.lower() not in allowed:
         raise reject(f"{show(raw)} at position {token.start} is not allowed")
+
+
+def _check_list_item(tokens: list[Token], index: int) -> None:
+    """A comma separates two items: ``IN ('a',)`` and ``IN (1,,2)`` are refused, as in SQL."""
+    before = tokens[index - 1].token_type if index > 0 else None
+    after = tokens[index + 1].token_type if index + 1 < len(tokens) else None
+    if before in (TokenType.COMMA, TokenType.L_PAREN, None) or after in (
+        TokenType.COMMA,
+        TokenType.R_PAREN,
+        None,
+    ):
+        raise reject(f"an empty item in a list at position {tokens[index].start}")
 
 
 def _starts_fraction(tokens: list[Token], index: int) -> bool:

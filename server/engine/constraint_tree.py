@@ -52,14 +52,51 @@ def parse_tokens(tokens: list[Token], text: str) -> exp.Expression:
     except ParseError as error:
         detail = error.errors[0] if error.errors else {}
         near = detail.get("highlight") or ""
-        description = detail.get("description", str(error))
         raise reject(
             f"cannot parse near {show(near)} (line {detail.get('line')}, column "
-            f"{detail.get('col')}): {description}"
+            f"{detail.get('col')}): {_parse_problem(detail.get('description', ''))}"
         ) from None
     if tree is None:
         raise reject("the constraint is empty")
+    # sqlglot >= 30 types parse results as its base ``Expr``; every node class is an Expression
+    assert isinstance(tree, exp.Expression)
     return tree
+
+
+#: sqlglot's node classes in the words of the constraint language.
+_NODE_WORDS: dict[str, str] = {
+    "And": "AND",
+    "Or": "OR",
+    "Not": "NOT",
+    "EQ": "=",
+    "NEQ": "!=",
+    "LT": "<",
+    "LTE": "<=",
+    "GT": ">",
+    "GTE": ">=",
+    "Between": "BETWEEN",
+    "In": "IN",
+    "Like": "LIKE",
+    "Is": "IS",
+    "Neg": "unary minus",
+    "Paren": "parentheses",
+}
+_MISSING = re.compile(r"Required keyword: '(\w+)' missing for <class '[\w.]*?(\w+)'>")
+
+
+def _parse_problem(description: str) -> str:
+    """The parser's complaint in the constraint language, never its class names."""
+    missing = _MISSING.search(description)
+    if missing:
+        part, node = missing.groups()
+        word = _NODE_WORDS.get(node, node.lower())
+        if node == "Between":
+            return "BETWEEN needs 'low AND high'"
+        side = "a term after it" if node in ("And", "Or", "Not") else "a value on each side"
+        return f"{word} needs {side}" if part in ("this", "expression") else f"{word} is incomplete"
+    if "Unexpected token" in description or "Invalid expression" in description:
+        return "unexpected here: two terms need AND or OR between them"
+    return re.sub(r"<class '[\w.]*?(\w+)'>", lambda m: _NODE_WORDS.get(m[1], m[1]), description)
 
 
 def operands(node: exp.Expression, kind: type[exp.Expression]) -> Iterator[exp.Expression]:
@@ -87,7 +124,9 @@ def check_term(node: exp.Expression, max_in_list: int) -> exp.Expression:
         kind = type(node)
         parts = [check_term(part, max_in_list) for part in operands(node, kind)]
         combine = exp.and_ if kind is exp.And else exp.or_
-        return combine(*parts, copy=False)
+        combined = combine(*parts, copy=False)
+        assert isinstance(combined, exp.Expression)  # an And / Or, typed as a Condition
+        return combined
     if isinstance(node, exp.Not):
         _only(node, "this")
         return exp.not_(check_term(node.this, max_in_list), copy=False)
@@ -204,26 +243,27 @@ def _literal(column: str, node: exp.Expression) -> exp.Literal:
     if is_metadata_column(column):  # a metadata value is text or a number: either literal
         if node.is_string:
             return exp.Literal.string(node.this)
-        number = _number(node.this)
+        number = _number(node.this, negative)
         return exp.Literal(this=repr(-number if negative else number), is_string=False)
     if node.is_string:
         if column not in TEXT_COLUMNS:
             raise reject(f"column {column!r} is numeric but {show(node.this)} is a string")
         return exp.Literal.string(node.this)
-    number = _number(node.this)
+    number = _number(node.this, negative)
     if column in TEXT_COLUMNS:
         raise reject(f"column {column!r} holds text but {node.this} is a number: quote it")
     return exp.Literal(this=repr(-number if negative else number), is_string=False)
 
 
-def _number(text: str) -> int | float:
+def _number(text: str, negative: bool = False) -> int | float:
+    """The number ``text`` (negated later when ``negative``): int64 from -2**63 to 2**63 - 1."""
     try:
         number: int | float = int(text) if text.isdigit() else float(text)
     except ValueError:
         raise reject(f"{show(text)} is not a number") from None
     if isinstance(number, float) and not math.isfinite(number):
         raise reject(f"the number {show(text)} is out of range")
-    if isinstance(number, int) and number > _INT64_MAX:
+    if isinstance(number, int) and number > _INT64_MAX + negative:
         raise reject(f"the number {show(text)} is out of range (64-bit integers only)")
     return number
 

@@ -27,6 +27,7 @@ from peaksql.core.errors import ConstraintError, InvalidArgument, ResourceExhaus
 from peaksql.core.spec import DatasetSpec
 from peaksql.server.catalog.condition_metadata import metadata_keys
 from peaksql.server.catalog.genome_store import GenomeStore
+from peaksql.server.catalog.interval_store import IntervalStore
 from peaksql.server.config import Limits
 from peaksql.server.engine.batches import positive_counts
 from peaksql.server.engine.constraints import Where, parse_where
@@ -40,8 +41,10 @@ LISTED_WINDOW_BYTES = 16
 
 
 def estimate_plan_bytes(spec: DatasetSpec) -> int:
-    """A lower bound of a plan's bytes known before any SQL: its listed random windows."""
-    return LISTED_WINDOW_BYTES * (spec.random or 0)
+    """A lower bound of a plan's bytes known before any SQL: its listed random windows
+    (random windows are drawn on demand unless N-filtering or exclusion lists them)."""
+    listed = spec.max_n_fraction is not None or bool(spec.exclude)
+    return LISTED_WINDOW_BYTES * (spec.random or 0) if listed else 0
 
 
 def parse_constraint(
@@ -101,6 +104,7 @@ class DatasetEngine:
     ) -> None:
         self.database = database
         self.store = store
+        self.intervals = IntervalStore(store.data_dir)
         self.limits = limits
         self.on_compile = on_compile
         self.plans = PlanCache(self._compile, limits.max_plans, limits.plan_memory_budget)
@@ -148,7 +152,7 @@ class DatasetEngine:
             )
 
     def _compile(self, spec: DatasetSpec, where: Where) -> Plan:
-        plan = compile_plan(self.database, self.store, spec, where)
+        plan = compile_plan(self.database, self.store, spec, where, self.intervals)
         self._check_budget(nbytes(plan), "takes")
         if self.on_compile is not None:
             self.on_compile(plan)

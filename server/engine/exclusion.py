@@ -1,9 +1,11 @@
 """Exclusion regions: no window of a plan overlaps the intervals of ``spec.exclude``.
 
-    exclude=[condition, …] --SQL once--> one merged coverage column (plan coordinates)
+    exclude=[condition, …] --their parts (interval store)--> one merged coverage column
+        (plan coordinates)
         --covered(window)--> allowed when covered / seq_length <= exclude_fraction
 
-The excluded conditions' intervals are read on the plan's regions whatever the constraint's
+The excluded conditions' parts are read like label parts (``store_rows``), on the plan's
+regions, whatever the constraint's
 interval terms say (a blacklist is a blacklist), and they are never label columns. Every
 sampling's windows pass ``drop_excluded``; ``random`` draws only from allowed positions
 (``samplings.random_positions`` asks ``allowed``), so ``random=N`` still gives N windows.
@@ -20,8 +22,9 @@ import sqlalchemy as sa
 
 from peaksql.core.errors import NotFound
 from peaksql.core.label_modes import CoverageQueries
-from peaksql.server.catalog.schema import conditions, intervals
+from peaksql.server.catalog.schema import conditions
 from peaksql.server.engine.labels import Coverage
+from peaksql.server.engine.store_rows import Selected
 from peaksql.server.engine.windows import ListedWindows, WindowSet, check_listed
 
 
@@ -59,33 +62,22 @@ def excluded_condition_ids(connection: sa.Connection, names: tuple[str, ...]) ->
 
 
 def load_exclusion(
-    connection: sa.Connection,
-    condition_ids: list[int],
-    region_ids: list[int],
+    selected: Selected | None,
     region_bases: np.ndarray,
     seq_length: int,
     fraction: float,
 ) -> Exclusion | None:
-    """The exclusion of a plan over ``region_ids`` (None without excluded conditions)."""
-    if not condition_ids:
+    """The exclusion of a plan from the excluded conditions' intervals on its regions
+    (``store_rows.select_intervals`` with no terms; None without excluded conditions)."""
+    if selected is None:
         return None
-    query = sa.select(intervals.c.chromosome_id, intervals.c.start, intervals.c.end).where(
-        intervals.c.condition_id.in_(condition_ids), intervals.c.chromosome_id.in_(region_ids)
-    )
-    cursor = connection.execute(query).cursor
-    chunks = [np.zeros((0, 3), dtype=np.int64)]
-    while rows := cursor.fetchmany(100_000):
-        chunks.append(np.array(rows, dtype=np.int64).reshape(-1, 3))
-    rows = np.concatenate(chunks)
-    keys = np.asarray(region_ids, dtype=np.int64)
-    order = np.argsort(keys, kind="stable")
-    region = order[np.searchsorted(keys[order], rows[:, 0])]
     bases = np.asarray(region_bases, dtype=np.int64)
+    region = selected.region
     coverage = Coverage.build(
         1,
-        np.zeros(rows.shape[0], dtype=np.int64),
-        bases[region] + rows[:, 1],
-        bases[region] + rows[:, 2],
+        np.zeros(region.size, dtype=np.int64),
+        bases[region] + selected.start,
+        bases[region] + selected.end,
     )
     return Exclusion(coverage, bases, seq_length, fraction)
 

@@ -16,11 +16,10 @@ from __future__ import annotations
 import threading
 import weakref
 
-import numba
 import numpy as np
 
 from peaksql.core.training import GC_BINS
-from peaksql.server.engine.kernels import JIT
+from peaksql.server.engine.jit import kernel
 
 #: Bases per block of the cumulative counts.
 BLOCK = 128
@@ -29,13 +28,13 @@ _cache: dict[tuple[int, int, int], tuple[weakref.ref, np.ndarray]] = {}
 _lock = threading.Lock()
 
 
-@numba.njit(**JIT)
+@kernel
 def _is_gc(code: np.uint8) -> int:
     m = code & 0x0F
     return 1 if (m & 0x09) == 0 and m != 0 else 0
 
 
-@numba.njit(**JIT)
+@kernel
 def block_counts(genome: np.ndarray, begin: int, end: int, block: int) -> np.ndarray:
     """Cumulative G/C count of ``genome[begin:end]`` at every multiple of ``block``, uint32."""
     num_blocks = (end - begin) // block
@@ -52,7 +51,7 @@ def block_counts(genome: np.ndarray, begin: int, end: int, block: int) -> np.nda
     return out
 
 
-@numba.njit(**JIT)
+@kernel
 def window_gc_counts(
     genome: np.ndarray,
     store_offsets: np.ndarray,

@@ -23,12 +23,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numba
 import numpy as np
 
 from peaksql.core.training import GC_BINS
 from peaksql.server.engine import gc
-from peaksql.server.engine.kernels import JIT
+from peaksql.server.engine.jit import kernel
 from peaksql.server.engine.labels import labels_of
 from peaksql.server.engine.order import EpochOrder
 from peaksql.server.engine.plan import Plan
@@ -113,7 +112,7 @@ def _order(plan: Plan, size: int, epoch: int) -> EpochOrder:
     return EpochOrder(size, (plan.spec.seed ^ _SALT) & _MASK64, epoch, shuffle=True)
 
 
-@numba.njit(**JIT)
+@kernel
 def _take_per_bin(bins: np.ndarray, targets: np.ndarray) -> np.ndarray:
     """Positions (in the given order) of the first ``targets[b]`` entries of each bin ``b``."""
     taken = np.zeros(targets.shape[0], dtype=np.int64)

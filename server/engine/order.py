@@ -27,11 +27,7 @@ import numpy as np
 
 from peaksql.core.errors import InvalidArgument
 from peaksql.core.shards import check_int, num_positions
-
-try:  # the numba kernel (server extra); the numpy network below is the reference
-    from peaksql.server.engine.kernels import feistel_walk as _fast_walk
-except ImportError:  # pragma: no cover - numba missing
-    _fast_walk = None
+from peaksql.server.engine.kernels import feistel_walk as _fast_walk  # numpy: the reference
 
 _MASK64 = (1 << 64) - 1
 #: Feistel rounds; an unbalanced network needs more than the Luby-Rackoff four.
@@ -113,11 +109,7 @@ class EpochOrder:
         if not self.shuffle or self.num_windows <= 1:
             return pos.copy()
         keys = self._round_keys()
-        if _fast_walk is not None:
-            return _fast_walk(
-                pos, np.array(keys, dtype=np.uint64), self._num_bits, self.num_windows
-            )
-        return self.reference_indices(pos)
+        return _fast_walk(pos, np.array(keys, dtype=np.uint64), self._num_bits, self.num_windows)
 
     def reference_indices(self, pos: np.ndarray) -> np.ndarray:
         """π by whole-array numpy rounds: the reference the numba kernel must equal."""

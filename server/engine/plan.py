@@ -1,7 +1,10 @@
 """Compile a dataset spec into a Plan: SQL runs here once, everything after is array code.
 
-spec -> (constraint -> regions + matching intervals) -> windows (``samplings``, then
-``n_filter``) + label coverage -> Plan
+spec -> (constraint -> regions (SQL) + matching intervals (interval store, ``store_rows``))
+     -> windows (``samplings``, then ``n_filter``) + label coverage -> Plan
+
+SQL reads only the small tables; intervals come from the memory-mapped store, filtered by
+the constraint's interval terms in numpy (``store_filter``), never row by row through SQL.
 
 Plans are cached by spec and catalog version (``PlanCache``) so concurrent streams of the
 same dataset share one; a change to the catalog (an ingest, a removal) makes new plans.
@@ -21,8 +24,9 @@ from peaksql.core.label_modes import label_bits, label_shape, mark_missing
 from peaksql.core.spec import DatasetSpec
 from peaksql.server.catalog.condition_metadata import metadata_keys
 from peaksql.server.catalog.genome_store import GenomeStore
-from peaksql.server.catalog.parts import presence
-from peaksql.server.catalog.schema import assemblies, chromosomes, conditions, intervals
+from peaksql.server.catalog.interval_store import IntervalStore
+from peaksql.server.catalog.schema import assemblies, chromosomes
+from peaksql.server.engine import index_kernels
 from peaksql.server.engine.constraints import Where, parse_where
 from peaksql.server.engine.exclusion import (
     Exclusion,
@@ -35,12 +39,20 @@ from peaksql.server.engine.n_filter import drop_n_windows
 from peaksql.server.engine.plan_conditions import (
     check_condition_names,
     combine,
-    condition_columns,
     selected_condition_ids,
     wanted_condition_ids,
 )
 from peaksql.server.engine.samplings import Source, build_windows
 from peaksql.server.engine.signal_columns import SignalColumns, select_signal_columns
+from peaksql.server.engine.store_rows import (
+    Chromosomes,
+    PartRow,
+    Selected,
+    chromosome_tables,
+    part_rows,
+    presence,
+    select_intervals,
+)
 from peaksql.server.engine.windows import WindowSet
 
 
@@ -112,6 +124,10 @@ class Plan:
         return mark_missing(self.spec.missing, labels, known)
 
 
+#: Times a plan reads the parts' rows again when a removal deleted a part it was opening.
+_ATTEMPTS = 3
+
+
 def spec_key(spec: DatasetSpec, where: Where) -> str:
     """A canonical text of everything that shapes a plan: every spec field, the where in
     normal form."""
@@ -128,99 +144,134 @@ def _region_columns() -> dict[str, sa.ColumnElement]:
     }
 
 
-def _interval_columns(where: Where) -> dict[str, Any]:
-    return {
-        **_region_columns(),
-        **condition_columns(where, conditions.c.id),
-        "start": intervals.c.start,
-        "end": intervals.c.end,
-        "length": intervals.c.end - intervals.c.start,
-        "name": intervals.c.name,
-        "score": intervals.c.score,
-        "strand": intervals.c.strand,
-        "signal_value": intervals.c.signal_value,
-        "p_value": intervals.c.p_value,
-        "q_value": intervals.c.q_value,
-        "summit": intervals.c.summit,
-        "value": intervals.c.value,
-    }
-
-
 def compile_plan(
-    engine: sa.Engine, store: GenomeStore, spec: DatasetSpec, where: Where | None = None
+    engine: sa.Engine,
+    store: GenomeStore,
+    spec: DatasetSpec,
+    where: Where | None = None,
+    intervals: IntervalStore | None = None,
 ) -> Plan:
-    """Run the spec's SQL once and build its windows and label coverage.
+    """Read the small tables once, the matching intervals from the store, and build the
+    spec's windows and label coverage.
 
     ``where`` is the spec's constraint already parsed (under the server's limits, with the
     catalog's metadata keys); without it the constraint is parsed here with the default
-    limits. Every condition name the spec gives must exist (NotFound, with a did-you-mean);
-    a spec that selects no window raises InvalidArgument saying why.
+    limits. ``intervals`` is the store of parts (default: the one beside ``store``'s
+    genomes). Every condition name the spec gives must exist (NotFound, with a
+    did-you-mean); a spec that selects no window raises InvalidArgument saying why.
     """
     began = time.perf_counter()
-    with engine.connect() as connection:
-        if where is None:
+    if intervals is None:
+        intervals = IntervalStore(store.data_dir)
+    if where is None:
+        with engine.connect() as connection:
             where = parse_where(spec.where, metadata_keys=metadata_keys(connection))
-        check_condition_names(connection, where.condition_names(), "the constraint")
-        regions = _select_regions(connection, where)
-        if not regions:
-            raise NotFound(
-                f"no chromosome matches the constraint {spec.where!r}"
-                if spec.where.strip()
-                else "the catalog holds no assembly: add one with 'peaksql add-assembly'"
-            )
-        region_ids = [r.id for r in regions]
-        signals = select_signal_columns(connection, store.data_dir, spec, regions)
-        wanted = None
-        if signals is None and spec.conditions:
-            wanted = wanted_condition_ids(connection, spec.conditions)
-        chosen = combine(wanted, selected_condition_ids(connection, where))
-        rows = _select_intervals(connection, where, region_ids, chosen)
-        check_condition_names(connection, spec.exclude, "exclude")
-        excluded = excluded_condition_ids(connection, spec.exclude)
-        if excluded:  # excluded conditions are no label columns (exclusion.py)
-            rows = rows[~np.isin(rows[:, 1], excluded)]
-        exclusion = _exclusion(connection, spec, regions, excluded)
-        assembly_ids = list(dict.fromkeys(r.assembly_id for r in regions))
-        if signals is not None:  # signal labels: intervals only place windows
-            label_columns, column_ids = signals.names, []
-            present = signals.presence(len(assembly_ids))
-        else:
-            label_columns, column_ids = _interval_columns_of(connection, spec, rows, wanted)
-            present = presence(connection, column_ids, assembly_ids)
-    plan = _assemble(spec, where, store, regions, label_columns, column_ids, rows, exclusion)
-    plan.column_presence = present
-    plan.region_part = np.array([assembly_ids.index(r.assembly_id) for r in regions], np.int64)
-    if signals is not None:
-        signals.bind(plan.region_bases, plan.region_store_offsets, plan.region_assembly)
-        plan.coverage, plan.strand_partner = signals, signals.strand_partner
-    else:
-        plan.strand_partner = np.arange(len(label_columns), dtype=np.int64)
-    check_windows(plan, rows.shape[0])
+    for attempt in range(_ATTEMPTS):
+        try:
+            with engine.connect() as connection:
+                read = _read_catalog(connection, spec, where, intervals, store)
+            selected = select_intervals(intervals, read.rows, read.tables, where)
+            excluded = None
+            if read.excluded:
+                excluded = select_intervals(intervals, read.excluded, read.tables, None)
+            break
+        except FileNotFoundError:
+            # a removal committed between reading the rows and opening a part: its folder is
+            # gone, and the rows read again no longer name it
+            if attempt == _ATTEMPTS - 1:
+                raise
+    plan = _build(spec, where, store, read, selected, excluded)
     plan.compile_seconds = time.perf_counter() - began
     return plan
 
 
-def _interval_columns_of(
-    connection: sa.Connection, spec: DatasetSpec, rows: np.ndarray, wanted: list[int] | None
-) -> tuple[list[str], list[int]]:
-    """(names, condition ids) of an interval plan's label columns."""
-    if wanted is None:
-        label_columns = _label_columns_of(connection, np.unique(rows[:, 1]))
+@dataclass(frozen=True)
+class _Read:
+    """What a plan reads from the small tables in one connection."""
+
+    regions: list[sa.Row]
+    wanted: list[int] | None  # spec.conditions' ids
+    rows: list[PartRow]  # parts of the chosen conditions, excluded conditions left out
+    excluded: list[PartRow]  # parts of the excluded conditions
+    known: list[PartRow]  # parts of the label columns to be (presence per assembly)
+    tables: dict[int, Chromosomes]
+    signals: SignalColumns | None  # signal label columns (their intervals place windows)
+
+
+def _read_catalog(
+    connection: sa.Connection,
+    spec: DatasetSpec,
+    where: Where,
+    intervals: IntervalStore,
+    store: GenomeStore,
+) -> _Read:
+    """Regions, the signal columns of a signal plan, and the parts of the conditions the
+    spec and the condition terms choose (``plan_conditions``: SQL on ``conditions`` and
+    ``condition_metadata`` only)."""
+    check_condition_names(connection, where.condition_names(), "the constraint")
+    regions = _select_regions(connection, where)
+    if not regions:
+        raise NotFound(
+            f"no chromosome matches the constraint {spec.where!r}"
+            if spec.where.strip()
+            else "the catalog holds no assembly: add one with 'peaksql add-assembly'"
+        )
+    signals = select_signal_columns(connection, store.data_dir, intervals, spec, regions)
+    wanted = None
+    if signals is None and spec.conditions:
+        wanted = wanted_condition_ids(connection, spec.conditions)
+    chosen = combine(wanted, selected_condition_ids(connection, where))
+    check_condition_names(connection, spec.exclude, "exclude")
+    excluded_ids = set(excluded_condition_ids(connection, spec.exclude))
+    rows = part_rows(connection, chosen, where.metadata_columns)
+    known = rows if wanted is None or chosen == wanted else part_rows(connection, wanted)
+    excluded = part_rows(connection, sorted(excluded_ids)) if excluded_ids else []
+    rows = [row for row in rows if row.condition_id not in excluded_ids]
+    assembly_ids = {row.assembly_id for row in (*rows, *excluded)}
+    tables = chromosome_tables(connection, assembly_ids, [r.id for r in regions])
+    return _Read(regions, wanted, rows, excluded, known, tables, signals)
+
+
+def _build(
+    spec: DatasetSpec,
+    where: Where,
+    store: GenomeStore,
+    read: _Read,
+    selected: Selected,
+    excluded: Selected | None,
+) -> Plan:
+    """The plan of the intervals read: label columns, exclusion, windows, presence."""
+    signals = read.signals
+    if signals is not None:  # signal labels: intervals only place windows
+        label_columns, column_ids = signals.names, []
+    elif read.wanted is None:  # the conditions with a matching interval, by code point
+        names = {r.condition_id: r.condition for r in read.rows}
+        present = np.flatnonzero(np.bincount(selected.condition_id, minlength=1))
+        column_ids = sorted((int(i) for i in present), key=lambda i: names[i])
+        label_columns = [names[i] for i in column_ids]
     else:
-        label_columns = list(spec.conditions)
-    return label_columns, wanted or _condition_ids(connection, tuple(label_columns))
+        label_columns, column_ids = list(spec.conditions), read.wanted
+    regions = read.regions
+    bases = _region_bases(regions)
+    exclusion = load_exclusion(excluded, bases, spec.seq_length, spec.exclude_fraction)
+    plan = _assemble(spec, where, store, regions, label_columns, column_ids, selected, exclusion)
+    assembly_ids = list(dict.fromkeys(r.assembly_id for r in regions))
+    if signals is not None:
+        plan.column_presence = signals.presence(len(assembly_ids))
+        signals.bind(plan.region_bases, plan.region_store_offsets, plan.region_assembly)
+        plan.coverage, plan.strand_partner = signals, signals.strand_partner
+    else:
+        plan.column_presence = presence(read.known, column_ids, assembly_ids)
+        plan.strand_partner = np.arange(len(label_columns), dtype=np.int64)
+    plan.region_part = np.array([assembly_ids.index(r.assembly_id) for r in regions], np.int64)
+    check_windows(plan, int(selected.region.size))
+    return plan
 
 
-def _exclusion(
-    connection: sa.Connection, spec: DatasetSpec, regions: list[sa.Row], excluded: list[int]
-) -> Exclusion | None:
-    """The excluded conditions' intervals on the plan's regions (``exclusion.py``)."""
+def _region_bases(regions: list[sa.Row]) -> np.ndarray:
+    """Each region's start in plan coordinates (regions laid end to end)."""
     lengths = np.array([r.length for r in regions], dtype=np.int64)
-    bases = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
-    region_ids = [r.id for r in regions]
-    return load_exclusion(
-        connection, excluded, region_ids, bases, spec.seq_length, spec.exclude_fraction
-    )
+    return np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
 
 
 def _select_regions(connection: sa.Connection, where: Where) -> list[sa.Row]:
@@ -243,73 +294,6 @@ def _select_regions(connection: sa.Connection, where: Where) -> list[sa.Row]:
     return list(connection.execute(query))
 
 
-def _interval_source() -> sa.FromClause:
-    return intervals.join(conditions).join(chromosomes).join(assemblies)
-
-
-def _condition_ids(connection: sa.Connection, names: tuple[str, ...]) -> list[int]:
-    """Ids of the named conditions, in the order given (names known to exist)."""
-    found: dict[str, int] = dict(
-        connection.execute(
-            sa.select(conditions.c.name, conditions.c.id).where(conditions.c.name.in_(names))
-        ).all()
-    )
-    return [found[name] for name in names]
-
-
-def _label_columns_of(connection: sa.Connection, condition_ids: np.ndarray) -> list[str]:
-    """Names of the conditions with a matching interval, sorted by code point.
-
-    Sorted here: ORDER BY follows the database collation, which differs between SQLite
-    (binary) and a PostgreSQL database created with a locale.
-    """
-    if condition_ids.size == 0:
-        return []
-    query = sa.select(conditions.c.name).where(conditions.c.id.in_([int(i) for i in condition_ids]))
-    return sorted(connection.scalars(query))
-
-
-#: Interval columns a plan reads, as integers (a missing summit is -1).
-_PLAN_COLUMNS = 5
-
-
-def _select_intervals(
-    connection: sa.Connection,
-    where: Where,
-    region_ids: list[int],
-    condition_ids: list[int] | None,
-) -> np.ndarray:
-    """(n, 5) int64: chromosome id, condition id, start, end, summit of matching intervals
-    (of the conditions ``condition_ids`` when given: the condition terms' selection).
-
-    Integers only, read from the DBAPI cursor straight into numpy: building a Row object
-    per interval would cost seconds over a million intervals.
-    """
-    query = (
-        sa.select(
-            intervals.c.chromosome_id,
-            intervals.c.condition_id,
-            intervals.c.start,
-            intervals.c.end,
-            sa.func.coalesce(intervals.c.summit, -1),
-        )
-        .select_from(_interval_source())
-        .where(intervals.c.chromosome_id.in_(region_ids))
-    )
-    clause = where.label_clause(_interval_columns(where))
-    if clause is not None:
-        query = query.where(clause)
-    if condition_ids is not None:
-        query = query.where(intervals.c.condition_id.in_(condition_ids))
-    cursor = connection.execute(query).cursor
-    chunks = []
-    while rows := cursor.fetchmany(100_000):
-        chunks.append(np.array(rows, dtype=np.int64).reshape(-1, _PLAN_COLUMNS))
-    if not chunks:
-        return np.zeros((0, _PLAN_COLUMNS), dtype=np.int64)
-    return np.concatenate(chunks)
-
-
 def _assemble(
     spec: DatasetSpec,
     where: Where,
@@ -317,24 +301,16 @@ def _assemble(
     regions: list[sa.Row],
     label_columns: list[str],
     column_ids: list[int],
-    rows: np.ndarray,
+    selected: Selected,
     exclusion: Exclusion | None = None,
 ) -> Plan:
     lengths = np.array([r.length for r in regions], dtype=np.int64)
-    bases = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
-    region = _lookup(np.array([r.id for r in regions], dtype=np.int64), rows[:, 0])
-    column = _lookup(np.array(column_ids, dtype=np.int64), rows[:, 1])
-    starts, ends, summit = rows[:, 2], rows[:, 3], rows[:, 4]
-    centres = np.where(summit >= 0, starts + summit, (starts + ends) // 2)
-
-    labelled = column >= 0
-    coverage = Coverage.build(
-        len(label_columns),
-        column[labelled],
-        (bases[region] + starts)[labelled],
-        (bases[region] + ends)[labelled],
-        (bases[region] + centres)[labelled],
-    )
+    bases = _region_bases(regions)
+    region, starts, ends, centres = (
+        selected.region, selected.start, selected.end, selected.centre
+    )  # fmt: skip
+    column = _lookup(np.array(column_ids, dtype=np.int64), selected.condition_id)
+    coverage = _coverage(len(label_columns), column, bases[region], starts, ends, centres)
     store_files = list(dict.fromkeys(r.store_file for r in regions))
     genomes = [store.open(f) for f in store_files]
     region_assembly = np.array([store_files.index(r.store_file) for r in regions], np.int64)
@@ -364,6 +340,31 @@ def _assemble(
     )
 
 
+def _coverage(
+    num_columns: int,
+    column: np.ndarray,
+    base: np.ndarray,
+    starts: np.ndarray,
+    ends: np.ndarray,
+    centres: np.ndarray,
+) -> Coverage:
+    """The overlap index of the labelled intervals, in plan coordinates. Parts come by
+    condition and assembly, each sorted by start, so the merge usually needs no sort."""
+    labelled = np.flatnonzero(column >= 0)
+    if labelled.size < column.size:
+        column, base = column[labelled], base[labelled]
+        starts, ends, centres = starts[labelled], ends[labelled], centres[labelled]
+    plan_starts = base + starts
+    return Coverage.build(
+        num_columns,
+        column,
+        plan_starts,
+        base + ends,
+        base + centres,
+        presorted=bool(index_kernels.is_key_sorted(column, plan_starts)),
+    )
+
+
 def check_windows(plan: Plan, num_intervals: int) -> None:
     """InvalidArgument saying why, when the spec selects no window at all."""
     if plan.num_windows:
@@ -386,9 +387,9 @@ def check_windows(plan: Plan, num_intervals: int) -> None:
 
 
 def _lookup(keys: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """Position of each value in ``keys`` (-1 where absent), vectorised."""
-    if keys.size == 0:
+    """Position of each value in ``keys`` (non-negative ids; -1 where absent), vectorised."""
+    if keys.size == 0 or values.size == 0:
         return np.full(values.shape, -1, dtype=np.int64)
-    order = np.argsort(keys, kind="stable")
-    positions = order[np.minimum(np.searchsorted(keys[order], values), keys.size - 1)]
-    return np.where(keys[positions] == values, positions, -1)
+    table = np.full(int(max(keys.max(), values.max())) + 1, -1, dtype=np.int64)
+    table[keys[::-1]] = np.arange(keys.size, dtype=np.int64)[::-1]  # first position wins
+    return table[values]

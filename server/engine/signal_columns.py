@@ -23,15 +23,11 @@ import sqlalchemy as sa
 
 from peaksql.core.errors import InvalidArgument, NotFound
 from peaksql.core.label_targets import AGGREGATES, SIGNAL_GAPS
-from peaksql.server.catalog.schema import (
-    assemblies,
-    chromosomes,
-    conditions,
-    intervals,
-    signal_tracks,
-)
+from peaksql.server.catalog.interval_store import IntervalStore
+from peaksql.server.catalog.schema import assemblies, chromosomes, conditions, signal_tracks
 from peaksql.server.catalog.signal_store import open_track
 from peaksql.server.engine import signal_kernels as sk
+from peaksql.server.engine.store_rows import chromosome_tables, part_rows
 
 #: Name suffix of a stranded pair's columns.
 STRAND_SUFFIX = {"+": ":+", "-": ":-"}
@@ -88,12 +84,12 @@ class SignalColumns:
         single = assembly.size == 0 or bool((assembly == assembly[0]).all())
         for c, by_assembly in enumerate(self.tracks):
             for a in [int(assembly[0])] if single and assembly.size else np.unique(assembly):
-                rows = slice(None) if single else np.flatnonzero(assembly == a)
+                rows: Any = slice(None) if single else np.flatnonzero(assembly == a)
                 runs = by_assembly.get(int(a))
                 if runs is None:
                     out[rows, c] = 0.0 if agg == sk.COVERAGE or gap == sk.ZERO else np.nan
                     continue
-                part = out[:, c] if single else np.empty((rows.size, bins), np.float32)
+                part = out[:, c] if single else np.empty((int(rows.size), bins), np.float32)
                 sk.aggregate_bins(
                     runs.starts, runs.ends, runs.values, runs.cum_sum, runs.cum_len,
                     positions[rows], length, bin_size, agg, gap, part,
@@ -145,7 +141,11 @@ def _track_rows(connection: sa.Connection, names: list[str] | None) -> list[sa.R
 
 
 def select_signal_columns(
-    connection: sa.Connection, data_dir: Path, spec: Any, regions: list[sa.Row]
+    connection: sa.Connection,
+    data_dir: Path,
+    intervals: IntervalStore,
+    spec: Any,
+    regions: list[sa.Row],
 ) -> SignalColumns | None:
     """The plan's signal columns, or None when the plan is not a signal plan: one whose mode
     is ``signal`` (without ``conditions``: every signal track), or whose ``conditions`` name
@@ -178,7 +178,7 @@ def select_signal_columns(
     names = _column_names(spec.conditions, sorted(tracks))
     for name in names:
         if name not in tracks:
-            tracks[name] = _interval_signal(connection, name, regions, plan_assembly)
+            tracks[name] = _interval_signal(connection, intervals, name, regions, plan_assembly)
             stats[name] = [_runs_summary(tracks[name])]
     partner = np.arange(len(names), dtype=np.int64)
     for i, name in enumerate(names):
@@ -229,33 +229,47 @@ def _chromosome_indices(connection: sa.Connection, regions: list[sa.Row]) -> dic
 
 
 def _interval_signal(
-    connection: sa.Connection, name: str, regions: list[sa.Row], plan_assembly: dict[str, int]
+    connection: sa.Connection,
+    intervals: IntervalStore,
+    name: str,
+    regions: list[sa.Row],
+    plan_assembly: dict[str, int],
 ) -> dict[int, Runs]:
-    """A peak or bedGraph condition's intervals as runs (value, else signal_value)."""
+    """A peak or bedGraph condition's intervals as runs (value, else signal_value), read
+    from its parts in the interval store (positions there are assembly positions)."""
     condition_id = connection.scalar(sa.select(conditions.c.id).where(conditions.c.name == name))
     if condition_id is None:
         raise NotFound(f"unknown condition(s): {name}")
-    offsets = {r.id: (r.offset, plan_assembly[r.assembly]) for r in regions}
-    value = sa.func.coalesce(intervals.c.value, intervals.c.signal_value)
-    rows = connection.execute(
-        sa.select(intervals.c.chromosome_id, intervals.c.start, intervals.c.end, value).where(
-            intervals.c.condition_id == condition_id,
-            intervals.c.chromosome_id.in_(list(offsets)),
-            value.is_not(None),
-        )
-    ).all()
-    by_assembly: dict[int, list[tuple[int, int, float]]] = {}
-    for chromosome_id, start, end, v in rows:
-        offset, a = offsets[chromosome_id]
-        by_assembly.setdefault(a, []).append((offset + start, offset + end, float(v)))
+    rows = [r for r in part_rows(connection, [int(condition_id)]) if r.assembly in plan_assembly]
+    tables = chromosome_tables(connection, {r.assembly_id for r in rows}, [r.id for r in regions])
+    pieces: dict[int, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = {}
+    for row in rows:
+        part = intervals.part(row.path)
+        values = _part_values(part.numeric("value"), part.numeric("signal_value"), part.start)
+        keep = np.flatnonzero((tables[row.assembly_id].region[part.chrom] >= 0) & ~np.isnan(values))
+        piece = (part.start[keep], part.end[keep], values[keep])
+        pieces.setdefault(plan_assembly[row.assembly], []).append(piece)
     out: dict[int, Runs] = {}
-    for a, items in by_assembly.items():
-        array = np.array(sorted(items), dtype=np.float64).reshape(-1, 3)
+    for a, found in pieces.items():
+        starts, ends, values = (np.concatenate(column) for column in zip(*found, strict=True))
+        if starts.size == 0:
+            continue
+        order = np.lexsort((values, ends, starts))
         starts, ends, values = sk.paint_max(
-            array[:, 0].astype(np.int64), array[:, 1].astype(np.int64), array[:, 2]
+            starts[order].astype(np.int64), ends[order].astype(np.int64), values[order]
         )
         out[a] = Runs.of(starts, ends, values)
     return out
+
+
+def _part_values(
+    value: np.ndarray | None, signal_value: np.ndarray | None, starts: np.ndarray
+) -> np.ndarray:
+    """Per interval ``value``, else ``signal_value`` (NaN where neither)."""
+    values = np.full(starts.shape, np.nan) if value is None else value.astype(np.float64)
+    if signal_value is not None:
+        values = np.where(np.isnan(values), signal_value.astype(np.float64), values)
+    return values
 
 
 def _runs_summary(by_assembly: dict[int, Runs]) -> tuple[float, float, float] | None:

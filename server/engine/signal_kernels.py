@@ -10,7 +10,7 @@ over bases below ``x`` and ``k(x)`` = the first run ending after ``x``::
 so the sum (and, with ``cum_len``, the covered length) of any range is two searches. The bins
 of a window are consecutive: one binary search finds the window's first run, each further
 bin boundary is a galloping search forward from the last. max and min walk the runs of the
-bin. Every kernel releases the GIL and is cached on disk (see ``kernels``).
+bin. Every kernel releases the GIL and is cached on disk (see ``jit``).
 """
 
 from __future__ import annotations
@@ -18,12 +18,24 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from peaksql.server.engine.kernels import JIT, _first_greater
+from peaksql.server.engine.jit import kernel
 
 #: Aggregate codes (the order of ``label_targets.AGGREGATES``).
 MEAN, SUM, MAX, MIN, COVERAGE = 0, 1, 2, 3, 4
 #: Gap codes (the order of ``label_targets.SIGNAL_GAPS``).
 ZERO, NAN, SKIP = 0, 1, 2
+
+
+@numba.njit(inline="always")
+def _first_greater(values: np.ndarray, lo: int, hi: int, x: int) -> int:
+    """First i in [lo, hi) with values[i] > x (hi if none): searchsorted 'right'."""
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if values[mid] <= x:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
 
 
 @numba.njit(inline="always")
@@ -79,7 +91,7 @@ def _finish(agg: int, gaps: int, total: float, cov: int, extreme: float, size: i
     return extreme
 
 
-@numba.njit(**JIT)
+@kernel
 def aggregate_bins(
     starts: np.ndarray,
     ends: np.ndarray,
@@ -112,7 +124,7 @@ def aggregate_bins(
             lo, f_lo, c_lo = hi, f_hi, c_hi
 
 
-@numba.njit(**JIT)
+@kernel
 def paint_max(
     starts: np.ndarray, ends: np.ndarray, values: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

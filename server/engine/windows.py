@@ -1,8 +1,10 @@
 """Window sets: index -> (region, start), whatever sampling made them (see ARCHITECTURE.md).
 
 Stride windows are virtual (arithmetic and a binary search over cumulative counts), so a
-genome tiled at stride 1 costs nothing to hold. Random, around-interval and N-filtered
-windows are listed: two arrays of the size of the dataset. The samplings themselves live in
+genome tiled at stride 1 costs nothing to hold; so are random windows (``DrawnWindows``:
+draw k is a hash of the seed and k), so ``random=200_000_000`` costs kilobytes, not GB.
+Around-interval, N-filtered and excluded windows are listed: two arrays of the size of the
+dataset. The samplings themselves live in
 ``peaksql.server.engine.samplings``, one module each.
 """
 
@@ -11,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from peaksql.core.errors import InvalidArgument
+from peaksql.server.engine.jit import kernel
 
 #: Most windows a listed (random, around-interval, N-filtered) plan may hold.
 MAX_LISTED_WINDOWS = 200_000_000
@@ -63,6 +66,85 @@ class StrideWindows(WindowSet):
 
     def per_region_counts(self, num_regions: int) -> np.ndarray:
         return self.counts
+
+
+#: splitmix64's constants: a Weyl step and two multipliers of its finaliser.
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_MIX1 = np.uint64(0xBF58476D1CE4E5B9)
+_MIX2 = np.uint64(0x94D049BB133111EB)
+
+
+class DrawnWindows(WindowSet):
+    """``num_windows`` starts uniform over every valid position, computed when asked for.
+
+    Window k is valid position ``splitmix64(key + (k + 1) * golden) mod total`` of the
+    genome, counted region by region (numba): nothing of the size of the dataset is stored.
+    (The modulo's bias is below total / 2**64, under 1e-6 for any genome.)
+    """
+
+    def __init__(self, lengths: np.ndarray, seq_length: int, num_windows: int, key: int) -> None:
+        valid = np.maximum(np.asarray(lengths, dtype=np.int64) - seq_length + 1, 0)
+        self.total = int(valid.sum())
+        if self.total == 0:
+            raise InvalidArgument(
+                f"no region is at least seq_length={seq_length} bases long: nothing to sample"
+            )
+        self.first = np.concatenate([[0], np.cumsum(valid)]).astype(np.int64)
+        self.key = int(key)
+        self.num_windows = int(num_windows)
+
+    def locate(self, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        indices = self._check(indices)
+        regions = np.empty(indices.shape[0], dtype=np.int64)
+        starts = np.empty(indices.shape[0], dtype=np.int64)
+        _draw(np.uint64(self.key), indices, self.first, regions, starts)
+        return regions, starts
+
+    def per_region_counts(self, num_regions: int) -> np.ndarray:
+        counts = np.zeros(num_regions, dtype=np.int64)
+        _count_draws(np.uint64(self.key), self.num_windows, self.first, counts)
+        return counts
+
+
+@kernel
+def _mix(key: np.uint64, k: np.int64) -> np.uint64:
+    """``splitmix64(key, [k])`` for one counter, in numba."""
+    z = key + np.uint64(k + 1) * _GOLDEN
+    z = (z ^ (z >> np.uint64(30))) * _MIX1
+    z = (z ^ (z >> np.uint64(27))) * _MIX2
+    return z ^ (z >> np.uint64(31))
+
+
+@kernel
+def _position(first: np.ndarray, draw: np.int64) -> int:
+    """The region of valid position ``draw``: ``searchsorted(first, draw, 'right') - 1``."""
+    lo, hi = 0, first.shape[0]
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if first[mid] <= draw:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo - 1
+
+
+@kernel
+def _draw(
+    key: np.uint64, indices: np.ndarray, first: np.ndarray, regions: np.ndarray, starts: np.ndarray
+) -> None:
+    total = np.uint64(first[-1])
+    for i in range(indices.shape[0]):
+        draw = np.int64(_mix(key, indices[i]) % total)
+        region = _position(first, draw)
+        regions[i] = region
+        starts[i] = draw - first[region]
+
+
+@kernel
+def _count_draws(key: np.uint64, num_windows: int, first: np.ndarray, counts: np.ndarray) -> None:
+    total = np.uint64(first[-1])
+    for k in range(num_windows):
+        counts[_position(first, np.int64(_mix(key, np.int64(k)) % total))] += 1
 
 
 class ListedWindows(WindowSet):

@@ -6,8 +6,10 @@ LF, CRLF or CR; bounded lines) or, for 2bit, ``twobit``.
 Interval files: ``formats`` (the format registry) -> ``lines`` (bytes -> data rows) ->
 ``converters`` (a column's texts -> values, by the column table's kinds) -> ``reader``
 (``read_intervals``: IntervalChunk columns; ``sniff_format``) -> ``chromosomes`` (names,
-aliases, skipped names) -> ``intervals`` (``add_data_files`` / ``remove_condition``: all
-files in one transaction) -> ``bulk`` (COPY / executemany).
+aliases, skipped names) -> ``intervals`` (``add_data_files`` / ``remove_condition``: every
+file a part of the interval store via ``store_writer``, all rows in one transaction;
+``condition_rows`` checks and fills the condition rows). ``store_migration`` converts an
+older catalog's interval rows into parts.
 
 Genomes: ``genome_writer`` (FASTA via ``fasta_reader``, or 2bit via ``twobit`` -> store
 file) -> ``assembly`` (``add_assembly`` / ``remove_assembly``). ``scratch`` owns the staging

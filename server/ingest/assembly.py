@@ -22,6 +22,7 @@ from peaksql.core.errors import AlreadyExists, InvalidArgument, NotFound
 from peaksql.server.catalog import queries
 from peaksql.server.catalog.generation import bump_generation
 from peaksql.server.catalog.genome_store import ChromosomeRecord, GenomeStore
+from peaksql.server.catalog.interval_store import bind_data_dir, delete_parts
 from peaksql.server.catalog.parts import delete_assembly_parts
 from peaksql.server.catalog.queries import AssemblyRecord
 from peaksql.server.catalog.schema import assemblies, chromosomes, intervals
@@ -62,6 +63,7 @@ def add_assembly(
                 f"assembly {name!r} already exists: remove it first "
                 f"('peaksql remove assembly {name}') or choose another name"
             )
+    bind_data_dir(engine, data_dir)
     store = GenomeStore(data_dir)
     path = store.store_path(name)
     if path.exists():
@@ -124,11 +126,13 @@ def remove_assembly(engine: sa.Engine, data_dir: Path, name: str) -> None:
             raise NotFound(f"no assembly {name!r}; known: {', '.join(known) or 'none'}")
         chromosome_ids = sa.select(chromosomes.c.id).where(chromosomes.c.assembly_id == row.id)
         connection.execute(intervals.delete().where(intervals.c.chromosome_id.in_(chromosome_ids)))
-        delete_assembly_parts(connection, row.id)  # and the conditions that lived only here
+        # its parts, and the conditions that lived only here
+        removed_parts = delete_assembly_parts(connection, row.id)
         connection.execute(chromosomes.delete().where(chromosomes.c.assembly_id == row.id))
         connection.execute(assemblies.delete().where(assemblies.c.id == row.id))
         bump_generation(connection)
     (Path(data_dir) / row.store_file).unlink(missing_ok=True)
+    delete_parts(Path(data_dir), removed_parts)
 
 
 def _insert_rows(
@@ -147,6 +151,7 @@ def _insert_rows(
             store_file=store_file,
         )
     )
+    assert result.inserted_primary_key is not None  # an INSERT of one row
     assembly_id = result.inserted_primary_key[0]
     if records:
         connection.execute(

@@ -101,10 +101,10 @@ class TrackWriter:
             "num_runs": self.num_runs,
             "chromosomes": {str(k): v for k, v in self.stats.items()},
         }
-        with open(self.staging / "meta.json", "w") as handle:
-            json.dump(meta, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
+        with open(self.staging / "meta.json", "w") as meta_file:
+            json.dump(meta, meta_file)
+            meta_file.flush()
+            os.fsync(meta_file.fileno())
         final = store_root(self.data_dir) / self.name
         os.rename(self.staging, final)
         descriptor = os.open(store_root(self.data_dir), os.O_RDONLY)

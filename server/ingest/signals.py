@@ -25,7 +25,6 @@ from peaksql.core.errors import AlreadyExists, InputFileError, InvalidArgument, 
 from peaksql.server.catalog import queries
 from peaksql.server.catalog.condition_metadata import replace_metadata_rows
 from peaksql.server.catalog.generation import bump_generation
-from peaksql.server.catalog.parts import ensure_part
 from peaksql.server.catalog.schema import chromosomes, conditions, signal_tracks
 from peaksql.server.catalog.signal_store import (
     data_dir_of,
@@ -39,6 +38,8 @@ from peaksql.server.ingest.signal_writer import TrackWriter
 
 #: bigWig bases read per pyBigWig call (bounds memory: runs of one slice at a time).
 _SLICE = 1 << 25
+#: One slice of a track: (chromosome index, starts, ends, values), assembly positions.
+Slice = tuple[int, np.ndarray, np.ndarray, np.ndarray]
 STRANDS = ("", "+", "-")
 
 
@@ -58,7 +59,7 @@ class Chromosomes:
         return found
 
 
-def read_bigwig(path: Path, chroms: Chromosomes) -> Iterator[tuple[int, np.ndarray, ...]]:
+def read_bigwig(path: Path, chroms: Chromosomes) -> Iterator[Slice]:
     """(chromosome index, starts, ends, values) slices in assembly order, from pyBigWig."""
     import pyBigWig
 
@@ -90,7 +91,7 @@ def read_bigwig(path: Path, chroms: Chromosomes) -> Iterator[tuple[int, np.ndarr
         handle.close()
 
 
-def read_bedgraph(path: Path, chroms: Chromosomes) -> Iterator[tuple[int, np.ndarray, ...]]:
+def read_bedgraph(path: Path, chroms: Chromosomes) -> Iterator[Slice]:
     """(chromosome index, starts, ends, values) per chromosome, sorted, from a bedGraph."""
     parts: list[tuple[np.ndarray, ...]] = []
     for chunk in read_intervals(path, "bedgraph"):
@@ -197,10 +198,9 @@ def _signal_condition(
                 name=name, metadata=metadata_text, source_file=str(Path(path).resolve())
             )
         )
-        condition_id = int(inserted.inserted_primary_key[0])
+        condition_id = int(inserted.inserted_primary_key[0])  # type: ignore[index]
         if metadata_text:
             replace_metadata_rows(connection, condition_id, json.loads(metadata_text))
-    ensure_part(connection, condition_id, assembly_id)  # the assembly it has a track on
     return condition_id
 
 

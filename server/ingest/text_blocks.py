@@ -17,6 +17,7 @@ import struct
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 from peaksql.core.errors import InputFileError
 from peaksql.server.ingest.compression import open_raw_and_decompressed
@@ -86,7 +87,7 @@ def _open(path: Path) -> tuple:
         raise InputFileError(path, None, f"cannot read the file: {error.strerror}") from None
 
 
-def _read(path: Path, stream, size: int) -> bytes:  # type: ignore[no-untyped-def]
+def _read(path: Path, stream: BinaryIO, size: int) -> bytes:
     """One block of decompressed bytes; decompression and read errors as InputFileError."""
     try:
         return stream.read(size)

@@ -39,7 +39,8 @@ def database_name(database: sa.Engine) -> str:
     backend = url.get_backend_name()
     if backend == "sqlite":
         return f"sqlite {url.database or ':memory:'}"
-    port = url.port or {"postgresql": 5432}.get(backend, "")
+    default_ports: dict[str, int | str] = {"postgresql": 5432}
+    port = url.port or default_ports.get(backend, "")
     return f"{backend} {url.host or 'localhost'}:{port}/{url.database or ''}"
 
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 import inspect
 import logging
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
@@ -174,7 +174,9 @@ class ErrorInterceptor(Interceptor):
         self.translate = translate
 
     @asynccontextmanager
-    async def scope(self, method: str, request: Any, context: Any, streaming: bool):  # type: ignore[no-untyped-def]
+    async def scope(
+        self, method: str, request: Any, context: Any, streaming: bool
+    ) -> AsyncIterator[None]:
         try:
             yield None
         except Exception as error:
@@ -185,4 +187,5 @@ class ErrorInterceptor(Interceptor):
                 log.exception("internal error")
                 message = f"internal error: {type(error).__name__}: {error}"
                 await context.abort(grpc.StatusCode.INTERNAL, clip(message))
+                raise  # not reached: abort raises
             await context.abort(domain.code, clip(str(domain)))

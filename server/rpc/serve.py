@@ -32,10 +32,11 @@ import logging
 import signal
 import sys
 import threading
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from concurrent import futures
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from types import FrameType
 from typing import Any, TypeVar
 from wsgiref.simple_server import WSGIServer
 
@@ -187,8 +188,8 @@ def open_catalog(config: ServerConfig) -> sa.Engine:
     return database
 
 
-def _postgres_session(timeout_ms: int):  # type: ignore[no-untyped-def]
-    def configure(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+def _postgres_session(timeout_ms: int) -> Callable[[Any, Any], None]:
+    def configure(dbapi_connection: Any, _record: Any) -> None:
         with dbapi_connection.cursor() as cursor:
             cursor.execute(f"SET statement_timeout = {timeout_ms:d}")
             cursor.execute("SET default_transaction_read_only = on")
@@ -308,7 +309,7 @@ def serve_forever(config: ServerConfig) -> None:
     running = serve(config)
     stop = threading.Event()
 
-    def on_signal(signum, _frame):  # type: ignore[no-untyped-def]
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
         log.info("signal %d: draining streams (grace %.0f s)", signum, config.grace_seconds)
         stop.set()
 

@@ -9,19 +9,24 @@ import numpy as np
 from peaksql.core.errors import InvalidArgument
 from peaksql.core.spec import DatasetSpec
 from peaksql.server.engine.samplings.registry import Source, sampling
-from peaksql.server.engine.windows import ListedWindows, check_listed
+from peaksql.server.engine.windows import DrawnWindows, ListedWindows, WindowSet, check_listed
 
 
 @sampling("random")
-def random_sampling(spec: DatasetSpec, source: Source, rng: np.random.Generator) -> ListedWindows:
-    """``random`` windows, uniform over every position where a window fits."""
+def random_sampling(spec: DatasetSpec, source: Source, rng: np.random.Generator) -> WindowSet:
+    """``random`` windows, uniform over every position where a window fits.
+
+    Drawn on demand from the seed (``DrawnWindows``), so their number costs no memory;
+    with exclusion they are drawn by rejection and listed.
+    """
     num_windows = spec.sampling_kwargs["random"]
     check_listed(num_windows)
     if source.exclusion is not None:
         return allowed_random_windows(
             source.lengths, spec.seq_length, num_windows, rng, source.exclusion.allowed
         )
-    return random_windows(source.lengths, spec.seq_length, num_windows, rng)
+    key = int(rng.integers(0, 2**63, dtype=np.int64))
+    return DrawnWindows(source.lengths, spec.seq_length, num_windows, key)
 
 
 #: Draws per round of ``allowed_random_windows`` at least, and its most rounds.
