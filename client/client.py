@@ -34,6 +34,8 @@ import numpy as np
 
 from peaksql.core.errors import ERROR_BY_CODE, PeakSQLError, Unavailable
 from peaksql.core.spec import DatasetSpec
+from peaksql.description import Description, description_of
+from peaksql.description import RegionInfo as RegionInfo  # re-exported: peaksql.client API
 from peaksql.liveness import Watchdog, explain
 from peaksql.v1 import peaksql_pb2 as pb
 from peaksql.v1 import peaksql_pb2_grpc as pb_grpc
@@ -63,38 +65,6 @@ class ConditionInfo:
     name: str
     assembly: str
     num_intervals: int
-
-
-@dataclass(frozen=True)
-class RegionInfo:
-    assembly: str
-    chromosome: str
-    length: int
-    num_windows: int
-
-
-@dataclass(frozen=True)
-class Description:
-    """What a dataset spec resolves to on the server."""
-
-    num_windows: int
-    regions: tuple[RegionInfo, ...]
-    label_columns: tuple[str, ...]
-    num_positive: tuple[int, ...]
-    label_shape: tuple[int, ...]
-    region_constraint: str
-    interval_constraint: str
-    #: Per label column, the dataset's assemblies on which it has intervals (elsewhere its
-    #: labels are 0, or NaN with ``missing="mask"``).
-    column_assemblies: tuple[tuple[str, ...], ...] = ()
-    #: The server was still counting positives (``num_positive`` all 0): ask again later.
-    positives_pending: bool = False
-    #: Items of one epoch (negatives_per_positive, reverse_complement "both"); positives and
-    #: negatives among them; under gc_matched the achieved GC histogram difference.
-    epoch_windows: int = 0
-    epoch_positives: int = 0
-    epoch_negatives: int = 0
-    gc_max_difference: float | None = None
 
 
 def raise_remote(
@@ -364,23 +334,7 @@ class Client:
         (``num_positive`` is then all zeros), which matters for genome-wide datasets."""
         request = pb.DescribeRequest(spec=spec.to_proto(), skip_positives=not count_positives)
         r = self.call("Describe", request)
-        return Description(
-            num_windows=r.num_windows,
-            regions=tuple(
-                RegionInfo(g.assembly, g.chromosome, g.length, g.num_windows) for g in r.regions
-            ),
-            label_columns=tuple(c.name for c in r.label_columns),
-            num_positive=tuple(c.num_positive for c in r.label_columns),
-            label_shape=tuple(r.label_shape),
-            region_constraint=r.region_constraint,
-            interval_constraint=r.interval_constraint,
-            column_assemblies=tuple(tuple(c.assemblies) for c in r.label_columns),
-            positives_pending=r.positives_pending,
-            epoch_windows=r.epoch_windows,
-            epoch_positives=r.epoch_positives,
-            epoch_negatives=r.epoch_negatives,
-            gc_max_difference=(r.gc_max_difference if r.HasField("gc_max_difference") else None),
-        )
+        return description_of(r)
 
     def get_windows(
         self, spec: DatasetSpec, indices: Sequence[int] | np.ndarray, include_coordinates: bool

@@ -235,8 +235,7 @@ class Dataset:
         """
         size = batch.batch_size
         packed = np.frombuffer(batch.sequences, np.uint8).reshape(size, -1)
-        y = unpack_labels(batch.labels.data, tuple(batch.labels.shape), batch.labels.dtype)
-        y = y.astype(self.label_dtype, copy=False)
+        y = self._labels(batch)
         coordinates = self._coordinates(batch) if self.include_coordinates else None
         for begin in range(0, size, self.batch_size):
             end = min(begin + self.batch_size, size)
@@ -264,11 +263,18 @@ class Dataset:
         """
         packed = np.frombuffer(batch.sequences, np.uint8).reshape(batch.batch_size, -1)
         x = self._decode_rows(packed, batch.seq_length, decode_seed)
-        y = unpack_labels(batch.labels.data, tuple(batch.labels.shape), batch.labels.dtype)
-        y = y.astype(self.label_dtype, copy=False)
+        y = self._labels(batch)
         if not self.include_coordinates:
             return x, y
         return x, y, self._coordinates(batch)
+
+    def _labels(self, batch: pb.Batch) -> np.ndarray:
+        """The batch's labels as ``label_dtype``; float16 wire labels stay float16 when
+        ``packed`` (the device decodes them: half the bytes to copy, cast there)."""
+        y = unpack_labels(batch.labels.data, tuple(batch.labels.shape), batch.labels.dtype)
+        if self.packed and y.dtype == np.float16 and self.label_dtype.kind == "f":
+            return y
+        return y.astype(self.label_dtype, copy=False)
 
     def _decode_seed(self, delivered: int) -> int:
         return (self.seed * 1_000_003 + self.epoch) * 1_000_000_007 + delivered

@@ -209,6 +209,15 @@ class TorchDataset(IterableDataset):
         encoding = self.dataset_args.get("encoding", "one_hot")
         return unpack_on_device(x, seq_length, policy=policy, dtype=self.dtype, encoding=encoding)
 
+    def labels_on_device(self, y: torch.Tensor) -> torch.Tensor:
+        """Labels to this dataset's device; float16 wire labels become ``label_dtype`` there
+        (float16 -> device -> float32: half the bytes over PCIe)."""
+        y = y.to(self.device or "cpu", non_blocking=True)
+        wanted = np.dtype(self.dataset_args.get("label_dtype", np.float32))
+        if y.dtype == torch.float16 and wanted != np.float16:
+            y = y.to(torch.from_numpy(np.zeros(0, wanted)).dtype)
+        return y
+
     def __iter__(self) -> Iterator[tuple[torch.Tensor, ...]]:
         self._check_worker()
         dataset = self._dataset(*self._shard())
@@ -219,7 +228,7 @@ class TorchDataset(IterableDataset):
                 pass  # a DeviceLoader moves and decodes in the training process
             elif dataset.packed:
                 x = self.decode(x, seq_length)
-                y = y.to(self.device, non_blocking=True)
+                y = self.labels_on_device(y)
             elif x.dtype != self.dtype:  # a dtype numpy lacks (bfloat16): decoded as float32
                 x = x.to(self.dtype)
             yield (x, y, *rest)
@@ -270,5 +279,5 @@ class DeviceLoader:
         for x, y, *rest in self._loader:
             if self._workers._host_packed:
                 x = self.dataset.decode(x, seq_length)
-                y = y.to(self.dataset.device or "cpu", non_blocking=True)
+                y = self.dataset.labels_on_device(y)
             yield (x, y, *rest)

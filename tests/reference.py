@@ -354,6 +354,60 @@ def random_policy_problems(texts: list[str], decoded: np.ndarray) -> list[str]:
     return problems
 
 
+# --- signal tracks: per-base values painted from the files -----------------------------------
+
+
+def parse_bedgraph_values(text: str) -> list[tuple[str, int, int, float]]:
+    """(chromosome, start, end, value) rows of bedGraph text."""
+    rows = []
+    for line in text.splitlines():
+        if not line.strip() or line.startswith(("#", "track", "browser")):
+            continue
+        chrom, start, end, value = line.split("\t")[:4]
+        rows.append((chrom, int(start), int(end), float(value)))
+    return rows
+
+
+def paint_signal(rows: list[tuple[str, int, int, float]], chromosome: str, length: int):
+    """Per-base values of one chromosome, NaN where no row has data."""
+    values = np.full(length, np.nan)
+    for chrom, start, end, value in rows:
+        if chrom == chromosome:
+            values[start:end] = value
+    return values
+
+
+def aggregate_signal(
+    per_base: np.ndarray, start: int, length: int, bin_size: int, aggregate: str, gaps: str
+) -> np.ndarray:
+    """The aggregate of each bin of ``per_base[start:start + length]``, written from the
+    rules (zero: a gap is 0; nan: a gap is NaN and poisons its bin; skip: gaps left out)."""
+    window = per_base[start : start + length].reshape(-1, bin_size)
+    has = ~np.isnan(window)
+    if aggregate == "coverage":
+        return has.sum(axis=1).astype(float)
+    out = []
+    for row, present in zip(window, has, strict=True):
+        if gaps == "zero":
+            row = np.where(present, row, 0.0)
+        elif gaps == "skip":
+            row = row[present]
+        if row.size == 0 or np.isnan(row).any():
+            out.append(np.nan)
+            continue
+        out.append({"mean": np.mean, "sum": np.sum, "max": np.max, "min": np.min}[aggregate](row))
+    return np.array(out)
+
+
+def class_of(fractions: list[float], threshold: float) -> int:
+    """The most covered passing column (first on ties), else the background len(fractions)."""
+    best, best_value = len(fractions), -1.0
+    for index, value in enumerate(fractions):
+        if value >= threshold and value > best_value:
+            best, best_value = index, value
+    return best
+
+
 # --- conditions across assemblies -----------------------------------------------------------
 
 

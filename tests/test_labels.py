@@ -45,7 +45,23 @@ def test_every_label_mode_gives_boolean_labels_of_its_shape():
         2, np.array([0, 1]), np.array([5, 20]), np.array([15, 30]), np.array([10, 25])
     )
     starts = np.array([0, 10, 20], dtype=np.int64)
-    for name, mode in LABEL_MODES.items():
+    boolean = {name: mode for name, mode in LABEL_MODES.items() if mode.dtype == "bool"}
+    assert {"any", "all", "fraction", "summit", "per_base"} <= set(boolean)
+    for name, mode in boolean.items():
         labels = labels_of(coverage, DatasetSpec(seq_length=8, label=name), starts, 8)
         assert labels.dtype == np.bool_, name
         assert labels.shape == (3, *mode.shape(2, 8)), name
+
+
+def test_label_modes_give_labels_of_their_declared_dtype():
+    """Every mode evaluable on interval coverage gives its declared dtype (signal modes
+    need signal columns: tests/test_signals.py)."""
+    coverage = Coverage.build(
+        2, np.array([0, 1]), np.array([5, 20]), np.array([15, 30]), np.array([10, 25])
+    )
+    starts = np.array([0, 10, 20], dtype=np.int64)
+    for name, mode in LABEL_MODES.items():
+        if not hasattr(coverage, "signal") and mode.dtype == "float32":
+            continue
+        labels = labels_of(coverage, DatasetSpec(seq_length=8, label=name), starts, 8)
+        assert labels.dtype == np.dtype(mode.dtype), name

@@ -9,12 +9,13 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from peaksql.client import Client
 from peaksql.core.errors import InvalidArgument
-from peaksql.core.label_modes import LABEL_MODES
+from peaksql.core.label_modes import LABEL_MODES, MISSING
+from peaksql.core.label_targets import AGGREGATES, LABEL_WIRE_DTYPES, SIGNAL_GAPS, TRANSFORMS
 from peaksql.core.spec import SAMPLING_PARAMETERS, SAMPLINGS, DatasetSpec
 from peaksql.core.wire import POLICIES, POLICY_REGISTRY
 from peaksql.dataset import Dataset
@@ -63,6 +64,15 @@ FIELD_EXAMPLES: dict[str, Any] = {
     "gc_matched": True,
     "reverse_complement": "both",
     "max_shift": 20,
+    "bin_size": 5,
+    "aggregate": "max",
+    "signal_gaps": "nan",
+    "scale": (2.0,),
+    "clip_min": 0.0,
+    "clip_max": 5.0,
+    "transform": "log1p",
+    "one_hot_classes": True,
+    "label_wire_dtype": "float16",
 }
 
 
@@ -180,19 +190,35 @@ def specs(draw: st.DrawFn) -> DatasetSpec:
         low = options.Extensions[pb.minimum] if options.HasExtension(pb.minimum) else 0
         args[p.name] = draw(st.integers(low, 2**64 - 1))
     label = draw(st.sampled_from(list(LABEL_MODES)))
-    return DatasetSpec(
+    inner_range = draw(st.integers(0, seq_length))
+    clips = sorted(draw(st.lists(st.floats(-1e6, 1e6), min_size=2, max_size=2)))
+    kwargs = dict(
         seq_length=seq_length,
         where=draw(_text),
         sampling=name,
         sampling_args=tuple(args.items()),
         label=label,
         fraction=draw(st.floats(0, 1, exclude_min=True)),
-        inner_range=draw(st.integers(0, seq_length)),
+        inner_range=inner_range,
         conditions=tuple(draw(st.lists(_text, max_size=4))),
         max_n_fraction=draw(st.none() | st.floats(allow_nan=False)),
         seed=draw(_uint64),
-        missing=draw(st.sampled_from(["zero", "mask"])),
+        missing=draw(st.sampled_from(list(MISSING))),
+        bin_size=draw(st.sampled_from([0, inner_range or seq_length])),
+        aggregate=draw(st.sampled_from(AGGREGATES)),
+        signal_gaps=draw(st.sampled_from(SIGNAL_GAPS)),
+        scale=tuple(draw(st.lists(st.floats(-1e6, 1e6), max_size=3))),
+        clip_min=draw(st.none() | st.just(clips[0])),
+        clip_max=draw(st.none() | st.just(clips[1])),
+        transform=draw(st.sampled_from(TRANSFORMS)),
+        one_hot_classes=draw(st.booleans()),
+        label_wire_dtype=draw(st.sampled_from(LABEL_WIRE_DTYPES)),
     )
+    try:
+        return DatasetSpec(**kwargs)
+    except InvalidArgument:  # a combination a mode's own check refuses (class with mask)
+        assume(False)
+        raise
 
 
 @settings(max_examples=300, deadline=None)

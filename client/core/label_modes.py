@@ -38,6 +38,17 @@ class CoverageQueries(Protocol):
         ...
 
 
+class SignalQueries(Protocol):
+    """What mode ``signal`` asks of signal columns (the server's ``SignalColumns``)."""
+
+    def signal(
+        self, window_starts: np.ndarray, length: int, bin_size: int, aggregate: str, gaps: str
+    ) -> np.ndarray:
+        """``aggregate`` of each column over each ``bin_size`` bin of ``[w, w + length)``,
+        (B, C, length // bin_size) float32; ``gaps`` says how bases without data count."""
+        ...
+
+
 LabelFunction = Callable[["CoverageQueries", np.ndarray, int, "DatasetSpec"], np.ndarray]
 
 
@@ -53,6 +64,10 @@ class LabelMode:
     labels: LabelFunction
     shape: Callable[[int, int], tuple[int, ...]] = _per_window
     check: Callable[[DatasetSpec], None] | None = None
+    #: The function reads ``spec.bin_size`` itself; otherwise ``evaluate_labels`` bins it.
+    binned: bool = False
+    #: The dtype of its labels: "bool" (bit-packed on the wire), "float32" or "int32".
+    dtype: str = "bool"
 
     @property
     def doc(self) -> str:
@@ -68,13 +83,15 @@ def label_mode(
     *,
     shape: Callable[[int, int], tuple[int, ...]] = _per_window,
     check: Callable[[DatasetSpec], None] | None = None,
+    binned: bool = False,
+    dtype: str = "bool",
 ) -> Callable[[LabelFunction], LabelFunction]:
     """Register the decorated function as label mode ``name``."""
 
     def register(function: LabelFunction) -> LabelFunction:
         if name in LABEL_MODES:
             raise ValueError(f"label mode {name!r} is registered twice")
-        LABEL_MODES[name] = LabelMode(name, function, shape, check)
+        LABEL_MODES[name] = LabelMode(name, function, shape, check, binned, dtype)
         return function
 
     return register
@@ -102,7 +119,8 @@ def describe_label_modes() -> str:
 #: experiment was not done there), e.g. a mouse window of a human-only condition.
 MISSING: dict[str, str] = {
     "zero": "0, like a window without intervals (bool labels; the default)",
-    "mask": "NaN: labels travel as float32, NaN where not known (mask the loss with ~isnan)",
+    "mask": "NaN: labels travel as float32 (signal labels: their float dtype), NaN where not "
+    "known (mask the loss with ~isnan)",
 }
 
 
@@ -121,7 +139,8 @@ def mark_missing(missing: str, labels: np.ndarray, known: np.ndarray) -> np.ndar
     check_missing(missing)
     if missing == "zero":
         return labels
-    marked = labels.astype(np.float32)
+    # float labels (signal, float16 or float32) keep their dtype; others become float32
+    marked = labels.copy() if labels.dtype.kind == "f" else labels.astype(np.float32)
     marked[~known] = np.nan
     return marked
 
@@ -172,9 +191,43 @@ def _per_base_shape(num_columns: int, inner_length: int) -> tuple[int, ...]:
     return (num_columns, inner_length)
 
 
-@label_mode("per_base", shape=_per_base_shape)
+def _check_per_base(spec: DatasetSpec) -> None:
+    if spec.bin_size > 1:
+        raise InvalidArgument(
+            f"per_base labels every base; for bins of {spec.bin_size} use label='any' "
+            f"(or another mode) with bin_size={spec.bin_size}"
+        )
+
+
+@label_mode("per_base", shape=_per_base_shape, check=_check_per_base, binned=True)
 def _per_base(
     coverage: CoverageQueries, starts: np.ndarray, length: int, spec: DatasetSpec
 ) -> np.ndarray:
     """One label per base: whether an interval covers it, (C, inner_range) per window."""
     return coverage.covered_mask(starts, length)
+
+
+# The modes of continuous and multi-class targets, and the binning every mode gets, live in
+# ``label_targets`` (imported last: it registers with this module's registry).
+from peaksql.core.label_targets import (  # noqa: E402
+    check_label_options,
+    evaluate_labels,
+    label_bits,
+    label_shape,
+    positional_labels,
+)
+
+__all__ = [
+    "LABEL_MODES",
+    "CoverageQueries",
+    "LabelMode",
+    "SignalQueries",
+    "check_label_options",
+    "describe_label_modes",
+    "evaluate_labels",
+    "get_label_mode",
+    "label_bits",
+    "label_mode",
+    "label_shape",
+    "positional_labels",
+]

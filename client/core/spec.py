@@ -22,7 +22,13 @@ from google.protobuf.message import Message
 
 from peaksql.core import training
 from peaksql.core.errors import InvalidArgument
-from peaksql.core.label_modes import MISSING, check_missing, describe_label_modes, get_label_mode
+from peaksql.core.label_modes import (
+    MISSING,
+    check_label_options,
+    check_missing,
+    describe_label_modes,
+    get_label_mode,
+)
 from peaksql.v1 import peaksql_pb2 as pb
 
 _ONEOF = "sampling"
@@ -80,6 +86,16 @@ class DatasetSpec:
     label: str = field(default="any", metadata=_in_proto("label.mode"))
     fraction: float = field(default=0.5, metadata=_in_proto("label.fraction"))
     inner_range: int = field(default=0, metadata=_in_proto("label.inner_range"))
+    #: Bins, signal aggregation and transform, classes, float wire form (``label_modes``).
+    bin_size: int = field(default=0, metadata=_in_proto("label.bin_size"))
+    aggregate: str = field(default="mean", metadata=_in_proto("label.aggregate"))
+    signal_gaps: str = field(default="zero", metadata=_in_proto("label.signal_gaps"))
+    scale: tuple[float, ...] = field(default=(), metadata=_in_proto("label.scale"))
+    clip_min: float | None = field(default=None, metadata=_in_proto("label.clip_min"))
+    clip_max: float | None = field(default=None, metadata=_in_proto("label.clip_max"))
+    transform: str = field(default="", metadata=_in_proto("label.transform"))
+    one_hot_classes: bool = field(default=False, metadata=_in_proto("label.one_hot_classes"))
+    label_wire_dtype: str = field(default="float32", metadata=_in_proto("label.wire_dtype"))
     conditions: tuple[str, ...] = ()
     max_n_fraction: float | None = None
     seed: int = 0
@@ -116,6 +132,7 @@ class DatasetSpec:
                 f"got {self.inner_range}"
             )
         mode = get_label_mode(self.label)
+        check_label_options(self)
         if mode.check is not None:
             mode.check(self)
         check_missing(self.missing)

@@ -23,8 +23,10 @@ one that draws per base also resolves the masks first. A gap is all zeros under 
 To add one: a function here under ``@ambiguity_policy("name")`` and a test.
 
 Labels. ``(data, shape, dtype)``: ``bool`` labels are ``np.packbits`` of the row-major
-flattened array (first label in the high bit, the last byte zero-padded); ``float32``
-labels are their raw little-endian bytes. ``bool-sparse`` labels list the positions of the
+flattened array (first label in the high bit, the last byte zero-padded); ``float32``,
+``float16`` (signal labels under ``label_wire_dtype="float16"``: half the bytes) and
+``int32`` (class indices) labels are their raw little-endian bytes, row-major.
+``bool-sparse`` labels list the positions of the
 true labels: each is the row-major flat index of its (window, column[, position]) in
 ``shape`` (``np.unravel_index`` gives the tuple), ascending, as little-endian unsigned
 integers whose width both sides derive from ``shape`` alone (``sparse_index_dtype``: 2
@@ -52,7 +54,9 @@ import numpy as np
 from peaksql.core.alphabet import MASK_BITS, POPCOUNT
 from peaksql.core.errors import InvalidArgument
 
-LABEL_DTYPES: tuple[str, ...] = ("bool", "float32", "bool-sparse")
+LABEL_DTYPES: tuple[str, ...] = ("bool", "float32", "float16", "int32", "bool-sparse")
+#: wire dtype name -> its little-endian numpy dtype (every one but the bool ones).
+_RAW_LABELS = {"float32": "<f4", "float16": "<f2", "int32": "<i4"}
 
 #: mask -> its four bits (A, C, G, T) as 0/1.
 _MASK_BITS_TABLE = np.array([[(m >> s) & 1 for s in (3, 2, 1, 0)] for m in range(16)], np.uint8)
@@ -285,7 +289,8 @@ def sparse_index_dtype(shape: tuple[int, ...]) -> np.dtype:
 
 def pack_labels(labels: np.ndarray, *, sparse: bool = True) -> tuple[bytes, tuple[int, ...], str]:
     """Labels -> (data, shape, dtype name): bool bit-packed or, when smaller and ``sparse``,
-    the flat indices of the true labels (``bool-sparse``); float as little-endian float32."""
+    the flat indices of the true labels (``bool-sparse``); float16 as float16, other floats
+    as float32; integers as int32 (all little-endian)."""
     labels = np.asarray(labels)
     if labels.dtype == np.bool_:
         flat = labels.reshape(-1)
@@ -293,9 +298,13 @@ def pack_labels(labels: np.ndarray, *, sparse: bool = True) -> tuple[bytes, tupl
         if sparse and np.count_nonzero(flat) * width.itemsize < (flat.size + 7) // 8:
             return np.flatnonzero(flat).astype(width).tobytes(), labels.shape, "bool-sparse"
         return np.packbits(flat).tobytes(), labels.shape, "bool"
+    if labels.dtype == np.float16:
+        return labels.astype("<f2", copy=False).tobytes(), labels.shape, "float16"
     if labels.dtype.kind == "f":
-        return labels.astype("<f4").tobytes(), labels.shape, "float32"
-    raise InvalidArgument(f"labels must be bool or floating, got dtype {labels.dtype}")
+        return labels.astype("<f4", copy=False).tobytes(), labels.shape, "float32"
+    if labels.dtype.kind in "iu":
+        return labels.astype("<i4", copy=False).tobytes(), labels.shape, "int32"
+    raise InvalidArgument(f"labels must be bool, integer or floating, got dtype {labels.dtype}")
 
 
 def unpack_labels(data: bytes | memoryview, shape: tuple[int, ...], dtype: str) -> np.ndarray:
@@ -308,9 +317,10 @@ def unpack_labels(data: bytes | memoryview, shape: tuple[int, ...], dtype: str) 
     if dtype == "bool":
         expected = (count + 7) // 8
         values = np.unpackbits(raw, count=count).astype(np.bool_) if raw.size == expected else None
-    elif dtype == "float32":
-        expected = 4 * count
-        values = raw.view("<f4").astype(np.float32) if raw.size == expected else None
+    elif dtype in _RAW_LABELS:
+        item = np.dtype(_RAW_LABELS[dtype])
+        expected = item.itemsize * count
+        values = raw.view(item).astype(item.newbyteorder("=")) if raw.size == expected else None
     elif dtype == "bool-sparse":
         return _densify(raw, shape, count)
     else:

@@ -7,7 +7,9 @@ store (``interval_store``) and recorded as ``parts`` rows (one per ingested file
 transaction that commits the files; removals delete them (then the files). ``parts`` is
 the one table of (condition, assembly) presence. Plans read presence from here
 (``presence``): a window on an assembly where a label column has no part cannot be labelled
-by it, which ``missing="mask"`` marks instead of calling it negative.
+by it, which ``missing="mask"`` marks instead of calling it negative. A signal condition's
+presence is its ``signal_tracks`` rows (``signal_store``); a condition with neither parts nor
+tracks is an orphan.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from collections.abc import Sequence
 import numpy as np
 import sqlalchemy as sa
 
-from peaksql.server.catalog.schema import condition_metadata, conditions, parts
+from peaksql.server.catalog.schema import condition_metadata, conditions, parts, signal_tracks
 
 
 def insert_part(
@@ -61,7 +63,8 @@ def presence(
 
 
 def delete_condition_rows(connection: sa.Connection, condition_id: int) -> list[tuple[str, int]]:
-    """Delete the condition's parts and metadata rows (before the condition row itself);
+    """Delete the condition's parts, metadata and signal track rows (before the condition
+    row itself);
     returns the deleted parts' (path, num_intervals), whose folders the caller deletes after
     the commit.
 
@@ -71,7 +74,7 @@ def delete_condition_rows(connection: sa.Connection, condition_id: int) -> list[
     removed = connection.execute(
         sa.select(parts.c.path, parts.c.num_intervals).where(parts.c.condition_id == condition_id)
     ).all()
-    for table in (parts, condition_metadata):
+    for table in (parts, condition_metadata, signal_tracks):
         connection.execute(table.delete().where(table.c.condition_id == condition_id))
     return [(str(path), int(count)) for path, count in removed]
 
@@ -84,8 +87,11 @@ def delete_assembly_parts(connection: sa.Connection, assembly_id: int) -> list[s
         connection.scalars(sa.select(parts.c.path).where(parts.c.assembly_id == assembly_id))
     )
     connection.execute(parts.delete().where(parts.c.assembly_id == assembly_id))
+    # signal tracks' rows (their folders are swept as orphans: signal_store.sweep_orphans)
+    connection.execute(signal_tracks.delete().where(signal_tracks.c.assembly_id == assembly_id))
     orphans = sa.select(conditions.c.id).where(
-        ~sa.exists().where(parts.c.condition_id == conditions.c.id)
+        ~sa.exists().where(parts.c.condition_id == conditions.c.id),
+        ~sa.exists().where(signal_tracks.c.condition_id == conditions.c.id),
     )
     orphan_ids = list(connection.scalars(orphans))
     if orphan_ids:

@@ -165,3 +165,31 @@ catalog_state = Table(
     Column("generation", BigInteger, nullable=False, server_default="0"),
     CheckConstraint(f"id = {CATALOG_STATE_ID}", name="ck_catalog_state_one_row"),
 )
+
+#: Signal tracks (bigWig/bedGraph values) of a condition: one row per (condition, assembly,
+#: strand), naming its folder in the signal store (``signal_store`` holds the layout and the
+#: visibility protocol). ``strand`` is "" for unstranded tracks, "+" or "-" for a pair.
+signal_tracks = Table(
+    "signal_tracks",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column(
+        "condition_id",
+        Integer,
+        ForeignKey("conditions.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column(
+        "assembly_id",
+        Integer,
+        ForeignKey("assemblies.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("strand", String(1), nullable=False, server_default=""),
+    Column("path", String(1024), nullable=False, unique=True),
+    Column("num_runs", BigInteger, nullable=False),
+    Column("source_file", String(1024)),
+    UniqueConstraint(
+        "condition_id", "assembly_id", "strand", name="uq_signal_tracks_condition_strand"
+    ),
+)

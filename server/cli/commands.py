@@ -45,6 +45,7 @@ def _cmd_add_assembly(args: argparse.Namespace) -> None:
 
 
 def _cmd_add_data(args: argparse.Namespace) -> None:
+    from peaksql.server.catalog.interval_store import bind_data_dir
     from peaksql.server.ingest.intervals import add_data_files
     from peaksql.server.ingest.scratch import sweep
 
@@ -52,6 +53,11 @@ def _cmd_add_data(args: argparse.Namespace) -> None:
         raise InvalidArgument("--condition names one file's condition; add --append to merge")
     metadata = json.loads(args.metadata) if args.metadata else None
     engine, data_dir = _open(args)
+    bind_data_dir(engine, data_dir)
+    strand = {".": "", None: None}.get(args.strand, args.strand)
+    if strand == "+-":
+        _add_pair(args, engine, data_dir)
+        return
     sweep(data_dir)
     infos = add_data_files(  # one transaction: a bad file stores none of the files
         engine,
@@ -64,6 +70,7 @@ def _cmd_add_data(args: argparse.Namespace) -> None:
         progress=not args.quiet,
         chromosome_aliases=args.chromosome_aliases,
         skip_unknown_chromosomes=args.skip_unknown_chromosomes,
+        strand=strand,
     )
     for info in infos:
         if info.note:
@@ -71,6 +78,17 @@ def _cmd_add_data(args: argparse.Namespace) -> None:
         skipped = info.describe_skipped()
         extra = f" (skipped {skipped})" if skipped else ""
         print(f"added {info.num_intervals:,} intervals to condition {info.condition}{extra}")
+
+
+def _add_pair(args: argparse.Namespace, engine: sa.Engine, data_dir: Path) -> None:
+    """``--strand +-``: two files, the + and the - track of one signal condition."""
+    from peaksql.server.ingest.signals import add_stranded_pair
+
+    if len(args.files) != 2:
+        raise InvalidArgument("--strand +- takes two files: the + track, then the - track")
+    plus, minus = args.files
+    runs = add_stranded_pair(engine, plus, minus, args.assembly, args.condition, data_dir=data_dir)
+    print(f"added a stranded pair of {runs:,} runs")
 
 
 def _cmd_remove(args: argparse.Namespace) -> None:

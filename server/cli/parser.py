@@ -142,6 +142,13 @@ def _add_data_command(commands: Commands) -> None:
     )
     p.add_argument("--metadata", help='condition metadata as JSON, e.g. \'{"cell": "HepG2"}\'')
     p.add_argument(
+        "--strand",
+        choices=("+", "-", ".", "+-"),
+        help="store as a signal track: + or - strand of a stranded condition (add the other "
+        "with --append), . unstranded (a bedGraph as signal), +- two files: the + then the - "
+        "track of one condition (bigWig is always signal)",
+    )
+    p.add_argument(
         "--chromosome-aliases",
         type=Path,
         metavar="FILE",

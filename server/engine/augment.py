@@ -10,9 +10,9 @@
   ``2j`` forward, ``2j + 1`` reverse, ``epochs.EpochView``). A flipped row is reversed and
   complemented on the packed 4-bit codes (``reverse_complement_rows``: the complement of an
   IUPAC mask is its bit reversal, A=1000 <-> T=0001, C=0100 <-> G=0010, R <-> Y, N = N).
-  Positional labels ((C, L) per window: per-base today, binned later) are reversed along
-  their last axis; stranded signal pairs swap strands (``swap_stranded``: the hook, for when
-  signals exist); per-window labels are unchanged. Coordinates report the strand.
+  Positional labels (per base, or per bin under ``bin_size``) are reversed along their last
+  axis; stranded signal pairs swap strands (``swap_stranded``, ``Plan.strand_partner``);
+  per-window labels are unchanged. Coordinates report the strand.
 
 Everything is arithmetic on the window index and epoch, so it is the same on every replica,
 after any resume and under any sharding.
@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from peaksql.core.label_modes import positional_labels
 from peaksql.server.engine.jit import kernel
 from peaksql.server.engine.labels import Coverage
 from peaksql.server.engine.n_filter import _n_runs
@@ -145,19 +146,30 @@ def reverse_complement_rows(
             row[j >> 1] |= (code << 4) if j % 2 == 0 else code
 
 
-def swap_stranded(labels: np.ndarray, flip: np.ndarray) -> None:
-    """Hook: swap the (+, -) columns of stranded signal pairs of flipped windows.
+def swap_stranded(labels: np.ndarray, flip: np.ndarray, partner: np.ndarray | None) -> None:
+    """Swap the (+, -) columns of stranded signal pairs of flipped windows, in place.
 
-    Labels are coverage of unstranded conditions today, so there is nothing to swap; a
-    stranded signal (its own label columns in pairs) swaps each pair here, in place.
+    ``partner[c]`` is column c's other strand (itself when unstranded, ``Plan.strand_partner``).
+    Column labels (B, C, ...) take their partner's column; class indices (B,) or (B, bins)
+    map class c to ``partner[c]`` (the background stays).
     """
+    if partner is None or (partner == np.arange(partner.size)).all():
+        return
+    if labels.dtype.kind in "iu":  # class indices
+        table = np.append(partner, partner.size).astype(labels.dtype)
+        labels[flip] = table[labels[flip]]
+    elif labels.ndim >= 2 and labels.shape[1] == partner.size:
+        labels[flip] = labels[flip][:, partner]
+    elif labels.ndim >= 2 and labels.shape[1] == partner.size + 1:  # one-hot classes
+        labels[flip] = labels[flip][:, np.append(partner, partner.size)]
 
 
-def apply_strands(sequences: np.ndarray, labels: np.ndarray, flip: np.ndarray, L: int) -> None:
-    """Reverse-complement flipped windows in place: packed rows, positional labels, pairs."""
+def apply_strands(sequences: np.ndarray, labels: np.ndarray, flip: np.ndarray, plan: Plan) -> None:
+    """Reverse-complement flipped windows in place: packed rows, positional labels (the
+    last axis: per base or per bin), stranded pairs (``swap_stranded``)."""
     if not flip.any():
         return
-    reverse_complement_rows(sequences, L, flip, COMPLEMENT)
-    if labels.ndim == 3:  # positional: (B, C, L) per base (or bins): reversed with the bases
-        labels[flip] = labels[flip, :, ::-1]
-    swap_stranded(labels, flip)
+    reverse_complement_rows(sequences, plan.spec.seq_length, flip, COMPLEMENT)
+    if positional_labels(plan.spec):
+        labels[flip] = labels[flip][..., ::-1]
+    swap_stranded(labels, flip, plan.strand_partner)

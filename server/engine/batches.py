@@ -24,7 +24,7 @@ class BatchData:
     """One batch in wire layout: (B, ceil(L/2)) packed sequences and boolean labels."""
 
     sequences: np.ndarray  # uint8 (B, ceil(L/2))
-    labels: np.ndarray  # bool (B, C) or (B, C, inner_length); float32, NaN: missing="mask"
+    labels: np.ndarray  # (B, C), (B, C, bins or bases), class (B[, bins]); NaN: missing="mask"
     window_indices: np.ndarray  # int64 (B,)
     regions: np.ndarray  # int64 (B,)
     starts: np.ndarray  # int64 (B,)
@@ -56,10 +56,9 @@ def build_epoch_batch(plan: Plan, view: EpochView, items: np.ndarray) -> BatchDa
     regions, starts = plan.windows.locate(indices)
     starts = augment.shifted_starts(plan, indices, regions, starts, view.epoch)
     sequences = gather_sequences(plan, regions, starts)
-    labels = label_windows(plan, regions, starts)
+    labels = plan.mark_missing(label_windows(plan, regions, starts), regions)
     if strands is not None:
-        augment.apply_strands(sequences, labels, strands, plan.spec.seq_length)
-    labels = plan.mark_missing(labels, regions)
+        augment.apply_strands(sequences, labels, strands, plan)
     return BatchData(sequences, labels, indices, regions, starts, strands=strands)
 
 
@@ -83,7 +82,10 @@ def gather_sequences(plan: Plan, regions: np.ndarray, starts: np.ndarray) -> np.
 def label_windows(plan: Plan, regions: np.ndarray, starts: np.ndarray) -> np.ndarray:
     """Labels of each window over its centred inner range."""
     inner_starts = plan.region_bases[regions] + starts + plan.inner_offset
-    return labels_of(plan.coverage, plan.spec, inner_starts, plan.inner_length)
+    labels = labels_of(plan.coverage, plan.spec, inner_starts, plan.inner_length)
+    if labels.dtype.kind == "f" and plan.spec.label_wire_dtype == "float16":
+        return labels.astype(np.float16)  # the wire form the request asked for
+    return labels
 
 
 def iter_batches(
@@ -121,6 +123,17 @@ def positive_counts(plan: Plan, chunk: int = 65_536) -> np.ndarray:
         indices = np.arange(begin, min(begin + chunk, plan.num_windows), dtype=np.int64)
         regions, starts = plan.windows.locate(indices)
         labels = label_windows(plan, regions, starts)
-        positive = labels.any(axis=2) if labels.ndim == 3 else labels
-        counts += positive.sum(axis=0)
+        counts += _positives(labels, len(plan.label_columns))
     return counts
+
+
+def _positives(labels: np.ndarray, num_columns: int) -> np.ndarray:
+    """Per column, windows with a positive label (any bin; signal: any value above 0;
+    class indices: windows of that class, the background not counted)."""
+    if labels.dtype.kind in "iu":  # class indices, (B,) or (B, bins)
+        hits = labels[..., None] == np.arange(num_columns)
+        return hits.reshape(labels.shape[0], -1, num_columns).any(axis=1).sum(axis=0)
+    positive = np.asarray(labels > 0 if labels.dtype.kind == "f" else labels)
+    if positive.ndim == 3:
+        positive = np.asarray(positive.any(axis=2))
+    return np.asarray(positive[:, :num_columns].sum(axis=0))

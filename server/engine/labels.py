@@ -18,10 +18,11 @@ label is, given these queries, is its label mode's (``peaksql.core.label_modes``
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-from peaksql.core.label_modes import get_label_mode
+from peaksql.core.label_modes import evaluate_labels
 from peaksql.core.spec import DatasetSpec
 from peaksql.server.engine import index_kernels, overlap_kernels
 
@@ -164,11 +165,11 @@ def _starts(window_starts: np.ndarray) -> np.ndarray:
 
 
 def labels_of(
-    coverage: Coverage, spec: DatasetSpec, window_starts: np.ndarray, length: int
+    coverage: Any, spec: DatasetSpec, window_starts: np.ndarray, length: int
 ) -> np.ndarray:
     """Labels of windows ``[w, w + length)`` under the spec's label mode."""
     window_starts = np.ascontiguousarray(window_starts, dtype=np.int64)
-    return get_label_mode(spec.label).labels(coverage, window_starts, length, spec)
+    return evaluate_labels(coverage, window_starts, length, spec)
 
 
 def _cut(

@@ -20,7 +20,7 @@ import numpy as np
 import sqlalchemy as sa
 
 from peaksql.core.errors import InvalidArgument, NotFound
-from peaksql.core.label_modes import get_label_mode, mark_missing
+from peaksql.core.label_modes import label_bits, label_shape, mark_missing
 from peaksql.core.spec import DatasetSpec
 from peaksql.server.catalog.condition_metadata import metadata_keys
 from peaksql.server.catalog.genome_store import GenomeStore
@@ -43,6 +43,7 @@ from peaksql.server.engine.plan_conditions import (
     wanted_condition_ids,
 )
 from peaksql.server.engine.samplings import Source, build_windows
+from peaksql.server.engine.signal_columns import SignalColumns, select_signal_columns
 from peaksql.server.engine.store_rows import (
     Chromosomes,
     PartRow,
@@ -70,8 +71,11 @@ class Plan:
     region_bases: np.ndarray  # int64 (R,): chromosome start in plan coordinates
     windows: WindowSet
     label_columns: list[str]
-    coverage: Coverage
+    coverage: Coverage | SignalColumns
     compile_seconds: float = 0.0
+    #: Per label column, the column of its other strand (stranded signal pairs), else
+    #: itself: reverse-complement augmentation swaps these and reverses the bins axis.
+    strand_partner: np.ndarray | None = None
     #: (A, C) bool: whether label column c has intervals on the plan's assembly a
     column_presence: np.ndarray = field(default_factory=lambda: np.ones((1, 0), bool))
     #: (R,) int64: each region's assembly, as a row of ``column_presence``
@@ -95,13 +99,13 @@ class Plan:
 
     @property
     def label_shape(self) -> tuple[int, ...]:
-        return get_label_mode(self.spec.label).shape(len(self.label_columns), self.inner_length)
+        return label_shape(self.spec, len(self.label_columns), self.inner_length)
 
     @property
     def label_bits(self) -> int:
-        """Bits one window's labels take on the wire: 1 a label, 32 as float32 (``mask``)."""
+        """Bits one window's labels take on the wire (``label_modes.label_bits`` a label)."""
         size = int(np.prod(self.label_shape, dtype=np.int64))
-        return size * (32 if self.spec.missing == "mask" else 1)
+        return size * label_bits(self.spec)
 
     def column_assemblies(self) -> list[list[str]]:
         """Per label column, the plan's assemblies on which it has intervals."""
@@ -163,9 +167,9 @@ def compile_plan(
         with engine.connect() as connection:
             where = parse_where(spec.where, metadata_keys=metadata_keys(connection))
     for attempt in range(_ATTEMPTS):
-        with engine.connect() as connection:
-            read = _read_catalog(connection, spec, where)
         try:
+            with engine.connect() as connection:
+                read = _read_catalog(connection, spec, where, intervals, store)
             selected = select_intervals(intervals, read.rows, read.tables, where)
             excluded = None
             if read.excluded:
@@ -191,11 +195,19 @@ class _Read:
     excluded: list[PartRow]  # parts of the excluded conditions
     known: list[PartRow]  # parts of the label columns to be (presence per assembly)
     tables: dict[int, Chromosomes]
+    signals: SignalColumns | None  # signal label columns (their intervals place windows)
 
 
-def _read_catalog(connection: sa.Connection, spec: DatasetSpec, where: Where) -> _Read:
-    """Regions, and the parts of the conditions the spec and the condition terms choose
-    (``plan_conditions``: SQL on ``conditions`` and ``condition_metadata`` only)."""
+def _read_catalog(
+    connection: sa.Connection,
+    spec: DatasetSpec,
+    where: Where,
+    intervals: IntervalStore,
+    store: GenomeStore,
+) -> _Read:
+    """Regions, the signal columns of a signal plan, and the parts of the conditions the
+    spec and the condition terms choose (``plan_conditions``: SQL on ``conditions`` and
+    ``condition_metadata`` only)."""
     check_condition_names(connection, where.condition_names(), "the constraint")
     regions = _select_regions(connection, where)
     if not regions:
@@ -204,7 +216,10 @@ def _read_catalog(connection: sa.Connection, spec: DatasetSpec, where: Where) ->
             if spec.where.strip()
             else "the catalog holds no assembly: add one with 'peaksql add-assembly'"
         )
-    wanted = wanted_condition_ids(connection, spec.conditions) if spec.conditions else None
+    signals = select_signal_columns(connection, store.data_dir, intervals, spec, regions)
+    wanted = None
+    if signals is None and spec.conditions:
+        wanted = wanted_condition_ids(connection, spec.conditions)
     chosen = combine(wanted, selected_condition_ids(connection, where))
     check_condition_names(connection, spec.exclude, "exclude")
     excluded_ids = set(excluded_condition_ids(connection, spec.exclude))
@@ -214,7 +229,7 @@ def _read_catalog(connection: sa.Connection, spec: DatasetSpec, where: Where) ->
     rows = [row for row in rows if row.condition_id not in excluded_ids]
     assembly_ids = {row.assembly_id for row in (*rows, *excluded)}
     tables = chromosome_tables(connection, assembly_ids, [r.id for r in regions])
-    return _Read(regions, wanted, rows, excluded, known, tables)
+    return _Read(regions, wanted, rows, excluded, known, tables, signals)
 
 
 def _build(
@@ -226,7 +241,10 @@ def _build(
     excluded: Selected | None,
 ) -> Plan:
     """The plan of the intervals read: label columns, exclusion, windows, presence."""
-    if read.wanted is None:  # the conditions with a matching interval, by code point
+    signals = read.signals
+    if signals is not None:  # signal labels: intervals only place windows
+        label_columns, column_ids = signals.names, []
+    elif read.wanted is None:  # the conditions with a matching interval, by code point
         names = {r.condition_id: r.condition for r in read.rows}
         present = np.flatnonzero(np.bincount(selected.condition_id, minlength=1))
         column_ids = sorted((int(i) for i in present), key=lambda i: names[i])
@@ -238,7 +256,13 @@ def _build(
     exclusion = load_exclusion(excluded, bases, spec.seq_length, spec.exclude_fraction)
     plan = _assemble(spec, where, store, regions, label_columns, column_ids, selected, exclusion)
     assembly_ids = list(dict.fromkeys(r.assembly_id for r in regions))
-    plan.column_presence = presence(read.known, column_ids, assembly_ids)
+    if signals is not None:
+        plan.column_presence = signals.presence(len(assembly_ids))
+        signals.bind(plan.region_bases, plan.region_store_offsets, plan.region_assembly)
+        plan.coverage, plan.strand_partner = signals, signals.strand_partner
+    else:
+        plan.column_presence = presence(read.known, column_ids, assembly_ids)
+        plan.strand_partner = np.arange(len(label_columns), dtype=np.int64)
     plan.region_part = np.array([assembly_ids.index(r.assembly_id) for r in regions], np.int64)
     check_windows(plan, int(selected.region.size))
     return plan

@@ -1,4 +1,6 @@
-"""The bundled example: 2 Mb of human chr20 (hg19) with real CTCF peaks, TF sites and genes.
+"""The bundled example: 2 Mb of human chr20 (hg19) with real CTCF peaks, TF sites and genes,
+and signal tracks: GC per 100 bp (bigWig), repeat fraction per 100 kb (bedGraph) and a
+stranded TSS pair (bigWig + and −).
 
 Small enough to ship in the package, so the quick start works offline.
 """
@@ -13,9 +15,16 @@ import sqlalchemy as sa
 from peaksql.server.catalog.queries import list_assemblies, list_conditions
 from peaksql.server.ingest.assembly import add_assembly
 from peaksql.server.ingest.intervals import add_data
+from peaksql.server.ingest.signals import add_signal_file
 
 EXAMPLE_ASSEMBLY = "hg19-chr20-2mb"
 EXAMPLE_CONDITIONS = ("blacklist", "cpg_islands", "ctcf_peaks", "genes", "tf_sites")
+#: Signal conditions: name -> (file, strand) tracks.
+EXAMPLE_SIGNALS: dict[str, tuple[tuple[str, str], ...]] = {
+    "gc": (("gc_100bp.bw", ""),),
+    "repeat_frac": (("repeat_frac_100kb.bedGraph", ""),),
+    "tss": (("tss_plus.bw", "+"), ("tss_minus.bw", "-")),
+}
 
 
 def example_dir() -> Path:
@@ -24,7 +33,8 @@ def example_dir() -> Path:
 
 
 def build_example(engine: sa.Engine, data_dir: Path, *, progress: bool = True) -> None:
-    """Ingest the example assembly and its five BED files; skip what is already there."""
+    """Ingest the example assembly, its five BED files and its signal tracks; skip what is
+    already there."""
     folder = example_dir()
     if EXAMPLE_ASSEMBLY not in {a.name for a in list_assemblies(engine)}:
         add_assembly(
@@ -34,3 +44,19 @@ def build_example(engine: sa.Engine, data_dir: Path, *, progress: bool = True) -
     for name in EXAMPLE_CONDITIONS:
         if name not in present:
             add_data(engine, folder / f"{name}.bed", EXAMPLE_ASSEMBLY, name, progress=progress)
+    for name, tracks in EXAMPLE_SIGNALS.items():
+        if name in present:
+            continue
+        for number, (file, strand) in enumerate(tracks):
+            fmt = "bigwig" if file.endswith(".bw") else "bedgraph-signal"
+            add_signal_file(
+                engine,
+                folder / file,
+                EXAMPLE_ASSEMBLY,
+                name,
+                fmt,
+                number > 0,
+                None,
+                strand,
+                data_dir,
+            )

@@ -124,14 +124,43 @@ FORMATS: dict[str, FormatSpec] = {
 
 assert all(field in BY_NAME for field in FILE_FIELDS), "FILE_FIELDS must be catalog columns"
 
+#: Signal formats: stored as signal tracks (``ingest.signals``), not as interval rows.
+#: name -> extensions. ``bedgraph-signal`` is a bedGraph read as a signal track (a plain
+#: ``bedgraph`` stays intervals, its value served as signal by ``label="signal"``).
+SIGNAL_FORMATS: dict[str, tuple[str, ...]] = {
+    "bigwig": (".bw", ".bigwig"),
+    "bedgraph-signal": (),
+}
+
 
 def format_names() -> tuple[str, ...]:
     """The format names, in registry order (the ``--format`` choices)."""
-    return tuple(FORMATS)
+    return (*FORMATS, *SIGNAL_FORMATS)
+
+
+def resolve_format(path: str | Path, fmt: str | None) -> str:
+    """The format of ``path``: ``fmt`` (any case) if given, else detected."""
+    if fmt and fmt.lower() in SIGNAL_FORMATS:
+        return fmt.lower()
+    return get_format(fmt).name if fmt else detect_format(path)
+
+
+def is_signal_format(name: str) -> bool:
+    """Whether format ``name`` is stored as a signal track."""
+    return name.lower() in SIGNAL_FORMATS
 
 
 def _format_list() -> str:
-    return ", ".join(sorted(FORMATS))
+    return ", ".join(sorted(format_names()))
+
+
+def _has_bigwig_magic(path: str | Path) -> bool:
+    """bigWig magic 0x888FFC26 (either byte order) in the file's first four bytes."""
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(4) in (b"\x26\xfc\x8f\x88", b"\x88\x8f\xfc\x26")
+    except OSError:
+        return False
 
 
 def _english_list(words: Sequence[str], last: str = "or") -> str:
@@ -167,6 +196,10 @@ def split_extensions(path: str | Path) -> tuple[str, str | None]:
     if name.lower().endswith(".gz"):
         name = name[: -len(".gz")]
     lower = name.lower()
+    for signal, extensions in SIGNAL_FORMATS.items():
+        for extension in extensions:
+            if lower.endswith(extension) and len(name) > len(extension):
+                return name[: -len(extension)], signal
     for spec in FORMATS.values():
         for extension in spec.extensions:
             if lower.endswith(extension) and len(name) > len(extension):
@@ -179,6 +212,8 @@ def detect_format(path: str | Path) -> str:
     """The format named by ``path``'s extension (one of a spec's ``extensions``, any case,
     optionally followed by ``.gz``).
     """
+    if _has_bigwig_magic(path):
+        return "bigwig"
     _, fmt = split_extensions(path)
     if fmt is None:
         raise InvalidArgument(

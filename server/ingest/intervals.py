@@ -26,7 +26,7 @@ import sqlalchemy as sa
 from sqlalchemy import Connection, Engine
 from tqdm import tqdm
 
-from peaksql.core.errors import InputFileError, NotFound
+from peaksql.core.errors import InputFileError, InvalidArgument, NotFound
 from peaksql.server.catalog import queries
 from peaksql.server.catalog.columns import OPTIONAL_FIELDS
 from peaksql.server.catalog.generation import bump_generation
@@ -45,6 +45,7 @@ from peaksql.server.ingest.condition_rows import (
     refuse_repeated_names,
 )
 from peaksql.server.ingest.reader import IntervalChunk, read_intervals, sniff_format
+from peaksql.server.ingest.signals import add_signal_file
 from peaksql.server.ingest.store_writer import PartBuilder
 from peaksql.server.ingest.text_blocks import clip
 
@@ -111,6 +112,7 @@ def add_data_files(
     chunk_lines: int = 200_000,
     chromosome_aliases: str | Path | None = None,
     skip_unknown_chromosomes: bool = False,
+    strand: str | None = None,
     data_dir: Path | None = None,
 ) -> list[DataInfo]:
     """Store the intervals of every file in ``paths``, all or nothing (module docstring).
@@ -125,11 +127,17 @@ def add_data_files(
     Bad lines raise InputFileError naming file, line and problem; nothing is stored then.
     ``chunk_lines`` bounds the parser's batch; ``data_dir`` is where the store lives
     (default: ``interval_store.data_dir_of``).
+
+    Signal formats (bigWig) and files given a ``strand`` (+, -, "") become signal tracks
+    (``signals``), one transaction per file; a call takes signal files or interval files,
+    not both.
     """
     options = Options(
         assembly, condition, append, metadata, progress, chunk_lines, skip_unknown_chromosomes
     )
     files = [_checked_file(Path(path), fmt, condition) for path in paths]
+    if strand is not None or any(formats.is_signal_format(f.format) for f in files):
+        return _add_signal_files(engine, files, options, strand, chromosome_aliases, data_dir)
     data_dir = data_dir_of(engine, data_dir)
     sweep_orphans(engine, data_dir)
     aliases = None if chromosome_aliases is None else Path(chromosome_aliases)
@@ -154,7 +162,7 @@ def add_data_files(
 
 
 def _checked_file(path: Path, fmt: str | None, condition: str | None) -> IngestFile:
-    chosen, note = (formats.get_format(fmt).name, None) if fmt else sniff_format(path)
+    chosen, note = (formats.resolve_format(path, fmt), None) if fmt else sniff_format(path)
     name = default_condition(path) if condition is None else condition
     check_condition_name(name)
     return IngestFile(path, chosen, note, name)
@@ -208,6 +216,39 @@ def _read_part(
             path, None, f"no intervals (only blank, comment, track or browser lines){why}"
         )
     return builder, DataInfo(file.condition, len(builder), file.format, file.note, skipped)
+
+
+def _add_signal_files(
+    engine: Engine,
+    files: list[IngestFile],
+    options: Options,
+    strand: str | None,
+    chromosome_aliases: str | Path | None,
+    data_dir: Path | None,
+) -> list[DataInfo]:
+    """Signal files, each a track of its condition (``signals.add_signal_file``)."""
+    intervals_too = [f.path for f in files if not formats.is_signal_format(f.format)]
+    if strand is None and intervals_too:
+        raise InvalidArgument(
+            f"{intervals_too[0]}: add signal files (bigWig, or --strand) and interval files "
+            "in separate add-data calls"
+        )
+    if chromosome_aliases is not None:
+        raise InvalidArgument("--chromosome-aliases is not supported for signal tracks yet")
+    return [
+        add_signal_file(
+            engine,
+            f.path,
+            options.assembly,
+            f.condition,
+            f.format,
+            options.append,
+            options.metadata,
+            strand,
+            data_dir=data_dir,
+        )
+        for f in files
+    ]
 
 
 def _select(chunk: IntervalChunk, keep: np.ndarray) -> IntervalChunk:

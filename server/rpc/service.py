@@ -27,6 +27,7 @@ from peaksql.server.engine.dataset_engine import DatasetEngine
 from peaksql.server.engine.epochs import EpochSummary, epoch_summary
 from peaksql.server.engine.order import Cursor
 from peaksql.server.engine.plan import Plan
+from peaksql.server.engine.signal_columns import label_column_messages
 from peaksql.server.rpc.streams import FairScheduler, in_thread, send
 from peaksql.server.rpc.validate import check
 from peaksql.v1 import peaksql_pb2 as pb
@@ -238,12 +239,7 @@ def describe_response(
             pb.Region(assembly=a, chromosome=c, length=int(n), num_windows=int(k))
             for (a, c), n, k in zip(plan.region_names, plan.region_lengths, counts, strict=True)
         ],
-        label_columns=[
-            pb.LabelColumn(name=name, num_positive=int(p), assemblies=on)
-            for name, p, on in zip(
-                plan.label_columns, positives, plan.column_assemblies(), strict=True
-            )
-        ],
+        label_columns=label_column_messages(plan, positives),
         region_constraint=region_sql,
         interval_constraint=interval_sql,
         label_shape=plan.label_shape,

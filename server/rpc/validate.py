@@ -90,12 +90,28 @@ def check_spec(spec: pb.DatasetSpec, prefix: str = "spec") -> None:
         for field, value in getattr(spec, sampling).ListFields():
             if isinstance(value, int) and not isinstance(value, bool):
                 _integer(f"{prefix}.{sampling}.{field.name}", value, 0, high)
-    _integer(f"{prefix}.label.inner_range", spec.label.inner_range, 0, spec.seq_length)
-    _fraction(f"{prefix}.label.fraction", spec.label.fraction)
-    if spec.label.mode == "fraction":
-        _fraction(f"{prefix}.label.fraction", spec.label.fraction, low_open=True)
+    _check_label(spec.label, spec.seq_length, f"{prefix}.label")
     if spec.HasField("max_n_fraction"):
         _fraction(f"{prefix}.max_n_fraction", spec.max_n_fraction)
+
+
+def _check_label(label: pb.LabelSpec, seq_length: int, prefix: str) -> None:
+    """Range checks of the label fields: inner range, fraction, bins, transform numbers."""
+    _integer(f"{prefix}.inner_range", label.inner_range, 0, seq_length)
+    _fraction(f"{prefix}.fraction", label.fraction)
+    if label.mode in ("fraction", "class"):
+        _fraction(f"{prefix}.fraction", label.fraction, low_open=True)
+    _integer(f"{prefix}.bin_size", label.bin_size, 0, label.inner_range or seq_length)
+    for index, value in enumerate(label.scale):
+        _finite(f"{prefix}.scale[{index}]", value)
+    for name in ("clip_min", "clip_max"):
+        if label.HasField(name):
+            _finite(f"{prefix}.{name}", getattr(label, name))
+
+
+def _finite(name: str, value: float) -> None:
+    if not math.isfinite(value):
+        raise InvalidArgument(f"{name} must be a finite number, got {value!r}")
 
 
 def check_cursor(cursor: pb.Cursor) -> None:

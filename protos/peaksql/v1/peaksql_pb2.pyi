@@ -62,16 +62,34 @@ class IntervalSampling(_message.Message):
     def __init__(self, max_jitter: _Optional[int] = ...) -> None: ...
 
 class LabelSpec(_message.Message):
-    __slots__ = ("mode", "fraction", "inner_range", "missing")
+    __slots__ = ("mode", "fraction", "inner_range", "missing", "bin_size", "aggregate", "signal_gaps", "scale", "clip_min", "clip_max", "transform", "one_hot_classes", "wire_dtype")
     MODE_FIELD_NUMBER: _ClassVar[int]
     FRACTION_FIELD_NUMBER: _ClassVar[int]
     INNER_RANGE_FIELD_NUMBER: _ClassVar[int]
     MISSING_FIELD_NUMBER: _ClassVar[int]
+    BIN_SIZE_FIELD_NUMBER: _ClassVar[int]
+    AGGREGATE_FIELD_NUMBER: _ClassVar[int]
+    SIGNAL_GAPS_FIELD_NUMBER: _ClassVar[int]
+    SCALE_FIELD_NUMBER: _ClassVar[int]
+    CLIP_MIN_FIELD_NUMBER: _ClassVar[int]
+    CLIP_MAX_FIELD_NUMBER: _ClassVar[int]
+    TRANSFORM_FIELD_NUMBER: _ClassVar[int]
+    ONE_HOT_CLASSES_FIELD_NUMBER: _ClassVar[int]
+    WIRE_DTYPE_FIELD_NUMBER: _ClassVar[int]
     mode: str
     fraction: float
     inner_range: int
     missing: str
-    def __init__(self, mode: _Optional[str] = ..., fraction: _Optional[float] = ..., inner_range: _Optional[int] = ..., missing: _Optional[str] = ...) -> None: ...
+    bin_size: int
+    aggregate: str
+    signal_gaps: str
+    scale: _containers.RepeatedScalarFieldContainer[float]
+    clip_min: float
+    clip_max: float
+    transform: str
+    one_hot_classes: bool
+    wire_dtype: str
+    def __init__(self, mode: _Optional[str] = ..., fraction: _Optional[float] = ..., inner_range: _Optional[int] = ..., missing: _Optional[str] = ..., bin_size: _Optional[int] = ..., aggregate: _Optional[str] = ..., signal_gaps: _Optional[str] = ..., scale: _Optional[_Iterable[float]] = ..., clip_min: _Optional[float] = ..., clip_max: _Optional[float] = ..., transform: _Optional[str] = ..., one_hot_classes: _Optional[bool] = ..., wire_dtype: _Optional[str] = ...) -> None: ...
 
 class Cursor(_message.Message):
     __slots__ = ("epoch", "rank", "world_size", "delivered", "offset")
@@ -230,14 +248,22 @@ class Region(_message.Message):
     def __init__(self, assembly: _Optional[str] = ..., chromosome: _Optional[str] = ..., length: _Optional[int] = ..., num_windows: _Optional[int] = ...) -> None: ...
 
 class LabelColumn(_message.Message):
-    __slots__ = ("name", "num_positive", "assemblies")
+    __slots__ = ("name", "num_positive", "assemblies", "signal_min", "signal_max", "signal_mean", "strand_partner")
     NAME_FIELD_NUMBER: _ClassVar[int]
     NUM_POSITIVE_FIELD_NUMBER: _ClassVar[int]
     ASSEMBLIES_FIELD_NUMBER: _ClassVar[int]
+    SIGNAL_MIN_FIELD_NUMBER: _ClassVar[int]
+    SIGNAL_MAX_FIELD_NUMBER: _ClassVar[int]
+    SIGNAL_MEAN_FIELD_NUMBER: _ClassVar[int]
+    STRAND_PARTNER_FIELD_NUMBER: _ClassVar[int]
     name: str
     num_positive: int
     assemblies: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, name: _Optional[str] = ..., num_positive: _Optional[int] = ..., assemblies: _Optional[_Iterable[str]] = ...) -> None: ...
+    signal_min: float
+    signal_max: float
+    signal_mean: float
+    strand_partner: int
+    def __init__(self, name: _Optional[str] = ..., num_positive: _Optional[int] = ..., assemblies: _Optional[_Iterable[str]] = ..., signal_min: _Optional[float] = ..., signal_max: _Optional[float] = ..., signal_mean: _Optional[float] = ..., strand_partner: _Optional[int] = ...) -> None: ...
 
 class DescribeResponse(_message.Message):
     __slots__ = ("num_windows", "regions", "label_columns", "region_constraint", "interval_constraint", "label_shape", "plan_key", "positives_pending", "epoch_windows", "epoch_positives", "epoch_negatives", "gc_max_difference")

@@ -1,0 +1,153 @@
+"""The signal store: per (condition, assembly, strand), sorted runs and their prefix sums.
+
+Written at ingest by ``peaksql.server.ingest.signal_writer`` (its docstring draws the byte
+layout); read here as memory maps. A track is a folder ``<data_dir>/signals/<name>/`` of raw
+little-endian arrays described by its ``meta.json``; runs are in the assembly's coordinate
+space (the chromosome's offset in the genome store plus the position on it), so a window's
+assembly position (``region_store_offsets[region] + start``) is also its track position.
+
+Visibility. The catalog's ``signal_tracks`` rows are the only tracks a reader opens: an
+ingest writes a track under ``.staging-*``, fsyncs it, renames it into place and only then
+commits its row; a removal commits the deletion of the rows first and deletes the folders
+after. A folder with no committed row (a crash in between) is an orphan, swept by
+``sweep_orphans`` at the next signal ingest, under an exclusive ``flock`` of
+``signals/.lock`` while writers hold it shared (the protocol of the interval store).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import shutil
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import sqlalchemy as sa
+
+from peaksql.server.catalog import interval_store
+from peaksql.server.catalog.schema import signal_tracks
+
+STORE_DIR = "signals"
+STAGING_PREFIX = ".staging-"
+LOCK_FILE = ".lock"
+FORMAT_VERSION = 1
+#: file -> dtype; ``cum_*`` hold one more entry than runs.
+FILES: dict[str, str] = {
+    "starts": "<i8",
+    "ends": "<i8",
+    "values": "<f4",
+    "cum_sum": "<f8",
+    "cum_len": "<i8",
+}
+
+
+def store_root(data_dir: Path) -> Path:
+    """The folder of every signal track of the catalog whose data dir is ``data_dir``."""
+    return Path(data_dir) / STORE_DIR
+
+
+def data_dir_of(engine: sa.Engine, data_dir: Path | str | None = None) -> Path:
+    """``data_dir`` if given, else the one bound to ``engine`` (one registry with the
+    interval store: ``interval_store.bind_data_dir``), else an SQLite catalog's folder."""
+    return interval_store.data_dir_of(engine, None if data_dir is None else Path(data_dir))
+
+
+@dataclass(frozen=True)
+class ChromosomeStats:
+    """Values of one chromosome's runs: range, sum of value x length, bases with data."""
+
+    minimum: float
+    maximum: float
+    total: float
+    covered: int
+
+
+class SignalTrack:
+    """One track's arrays (memory maps) and per-chromosome statistics."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        meta = json.loads((path / "meta.json").read_text())
+        self.num_runs = int(meta["num_runs"])
+        self.stats = {
+            int(index): ChromosomeStats(s["min"], s["max"], s["sum"], int(s["covered"]))
+            for index, s in meta["chromosomes"].items()
+        }
+        sizes = {name: self.num_runs + (name.startswith("cum_")) for name in FILES}
+        self.arrays = {name: _map(path / f"{name}.bin", FILES[name], sizes[name]) for name in FILES}
+
+    def __getattr__(self, name: str) -> np.ndarray:
+        arrays = self.__dict__.get("arrays", {})
+        if name in arrays:
+            return arrays[name]
+        raise AttributeError(name)
+
+    def summary(self, chromosome_indices: list[int]) -> tuple[float, float, float] | None:
+        """(min, max, mean over bases with data) over the given chromosomes; None if empty."""
+        chosen = [self.stats[i] for i in chromosome_indices if i in self.stats]
+        covered = sum(s.covered for s in chosen)
+        if not covered:
+            return None
+        return (
+            min(s.minimum for s in chosen),
+            max(s.maximum for s in chosen),
+            sum(s.total for s in chosen) / covered,
+        )
+
+
+def _map(path: Path, dtype: str, size: int) -> np.ndarray:
+    if size == 0:
+        return np.zeros(0, dtype=dtype)
+    return np.memmap(path, dtype=dtype, mode="r", shape=(size,))
+
+
+_TRACKS: dict[Path, SignalTrack] = {}
+_TRACKS_LOCK = threading.Lock()
+
+
+def open_track(data_dir: Path, name: str) -> SignalTrack:
+    """The track folder ``name`` (cached: tracks are immutable, names never reused)."""
+    path = store_root(data_dir) / name
+    with _TRACKS_LOCK:
+        track = _TRACKS.get(path)
+        if track is None:
+            track = _TRACKS[path] = SignalTrack(path)
+        return track
+
+
+@contextmanager
+def store_lock(data_dir: Path, exclusive: bool) -> Iterator[None]:
+    """``flock`` of ``signals/.lock``: shared for writers, exclusive for the sweep."""
+    root = store_root(data_dir)
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / LOCK_FILE, "a+b") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def delete_tracks(data_dir: Path, names: list[str]) -> None:
+    """Delete track folders (after their rows are gone, or when their commit failed)."""
+    for name in names:
+        with _TRACKS_LOCK:
+            _TRACKS.pop(store_root(data_dir) / name, None)
+        shutil.rmtree(store_root(data_dir) / name, ignore_errors=True)
+
+
+def sweep_orphans(engine: sa.Engine, data_dir: Path) -> list[str]:
+    """Delete folders with no committed ``signal_tracks`` row (staging ones included)."""
+    root = store_root(data_dir)
+    if not root.is_dir():
+        return []
+    with store_lock(data_dir, exclusive=True):
+        with engine.connect() as connection:
+            known = set(connection.scalars(sa.select(signal_tracks.c.path)))
+        orphans = [p.name for p in root.iterdir() if p.is_dir() and p.name not in known]
+        delete_tracks(data_dir, orphans)
+    return orphans

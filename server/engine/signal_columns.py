@@ -1,0 +1,314 @@
+"""Signal label columns: the plan's view of signal tracks (``signal_store``) for label modes.
+
+``SignalColumns`` answers ``SignalQueries.signal`` (mode ``signal``) and the coverage
+queries (a base is covered where a track has data), so any, all, fraction and class work on
+signal tracks too. Windows arrive in plan coordinates; each is mapped to its region's
+assembly position (``region_store_offsets[region] + start``), the tracks' coordinate space.
+
+``select_signal_columns`` is the plan's hook: a plan is a signal plan when its mode is
+``signal`` or its ``conditions`` name a signal condition. Columns: a stranded condition
+``x`` expands to ``x:+`` and ``x:-`` (``strand_partner`` maps each to the other, for
+reverse-complement augmentation); an interval condition serves its ``value`` (bedGraph) or
+``signal_value`` (narrowPeak/broadPeak) as signal, overlaps taking the largest value.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import sqlalchemy as sa
+
+from peaksql.core.errors import InvalidArgument, NotFound
+from peaksql.core.label_targets import AGGREGATES, SIGNAL_GAPS
+from peaksql.server.catalog.interval_store import IntervalStore
+from peaksql.server.catalog.schema import assemblies, chromosomes, conditions, signal_tracks
+from peaksql.server.catalog.signal_store import open_track
+from peaksql.server.engine import signal_kernels as sk
+from peaksql.server.engine.store_rows import chromosome_tables, part_rows
+
+#: Name suffix of a stranded pair's columns.
+STRAND_SUFFIX = {"+": ":+", "-": ":-"}
+
+
+@dataclass
+class Runs:
+    """Arrays of one track (memory maps of the store, or runs built from intervals)."""
+
+    starts: np.ndarray
+    ends: np.ndarray
+    values: np.ndarray
+    cum_sum: np.ndarray
+    cum_len: np.ndarray
+
+    @classmethod
+    def of(cls, starts: np.ndarray, ends: np.ndarray, values: np.ndarray) -> Runs:
+        lengths = ends - starts
+        cum_sum = np.concatenate([[0.0], np.cumsum(values.astype(np.float64) * lengths)])
+        cum_len = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+        return cls(starts, ends, values.astype(np.float32), cum_sum, cum_len)
+
+
+@dataclass
+class SignalColumns:
+    """Per column, per plan assembly index, its runs; plus the plan's region geometry."""
+
+    names: list[str]
+    tracks: list[dict[int, Runs]]
+    strand_partner: np.ndarray
+    stats: list[tuple[float, float, float] | None]
+    region_bases: np.ndarray = field(default_factory=lambda: np.zeros(1, np.int64))
+    region_store_offsets: np.ndarray = field(default_factory=lambda: np.zeros(1, np.int64))
+    region_assembly: np.ndarray = field(default_factory=lambda: np.zeros(1, np.int64))
+
+    @property
+    def num_columns(self) -> int:
+        return len(self.names)
+
+    def _positions(self, window_starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        region = np.searchsorted(self.region_bases, window_starts, side="right") - 1
+        positions = self.region_store_offsets[region] + (window_starts - self.region_bases[region])
+        return positions, self.region_assembly[region]
+
+    def signal(
+        self, window_starts: np.ndarray, length: int, bin_size: int, aggregate: str, gaps: str
+    ) -> np.ndarray:
+        """(B, C, length // bin_size) float32: ``aggregate`` per bin under the gap rule."""
+        window_starts = np.ascontiguousarray(window_starts, dtype=np.int64)
+        agg, gap = AGGREGATES.index(aggregate), SIGNAL_GAPS.index(gaps)
+        positions, assembly = self._positions(window_starts)
+        bins = length // bin_size
+        out = np.empty((window_starts.shape[0], self.num_columns, bins), dtype=np.float32)
+        single = assembly.size == 0 or bool((assembly == assembly[0]).all())
+        for c, by_assembly in enumerate(self.tracks):
+            for a in [int(assembly[0])] if single and assembly.size else np.unique(assembly):
+                rows: Any = slice(None) if single else np.flatnonzero(assembly == a)
+                runs = by_assembly.get(int(a))
+                if runs is None:
+                    out[rows, c] = 0.0 if agg == sk.COVERAGE or gap == sk.ZERO else np.nan
+                    continue
+                part = out[:, c] if single else np.empty((int(rows.size), bins), np.float32)
+                sk.aggregate_bins(
+                    runs.starts, runs.ends, runs.values, runs.cum_sum, runs.cum_len,
+                    positions[rows], length, bin_size, agg, gap, part,
+                )  # fmt: skip
+                if not single:
+                    out[rows, c] = part
+        return out
+
+    def covered(self, window_starts: np.ndarray, length: int) -> np.ndarray:
+        """Bases with data per window and column, (B, C) int64."""
+        return self.signal(window_starts, length, length, "coverage", "zero")[:, :, 0].astype(
+            np.int64
+        )
+
+    def count_points(self, window_starts: np.ndarray, length: int) -> np.ndarray:
+        """Never reached: a summit plan over signal columns is refused when compiled."""
+        raise InvalidArgument("summit labels need interval conditions, not signal tracks")
+
+    def covered_mask(self, window_starts: np.ndarray, length: int) -> np.ndarray:
+        """Per-base data presence, (B, C, length) bool."""
+        return self.signal(window_starts, length, 1, "coverage", "zero") > 0
+
+    def presence(self, num_assemblies: int) -> np.ndarray:
+        """(A, C) bool: whether column c has a track (or valued intervals) on assembly a."""
+        present = np.zeros((num_assemblies, self.num_columns), dtype=bool)
+        for c, by_assembly in enumerate(self.tracks):
+            for a in by_assembly:
+                if a < num_assemblies:
+                    present[a, c] = True
+        return present
+
+    def bind(self, bases: np.ndarray, store_offsets: np.ndarray, assembly: np.ndarray) -> None:
+        """Take the plan's region geometry (plan coordinates -> assembly positions)."""
+        self.region_bases, self.region_store_offsets = bases, store_offsets
+        self.region_assembly = assembly
+
+
+def _track_rows(connection: sa.Connection, names: list[str] | None) -> list[sa.Row]:
+    query = sa.select(
+        conditions.c.name, signal_tracks.c.strand, signal_tracks.c.path, assemblies.c.name
+    ).select_from(
+        signal_tracks.join(conditions).join(
+            assemblies, signal_tracks.c.assembly_id == assemblies.c.id
+        )
+    )
+    if names is not None:
+        query = query.where(conditions.c.name.in_(names))
+    return list(connection.execute(query))
+
+
+def select_signal_columns(
+    connection: sa.Connection,
+    data_dir: Path,
+    intervals: IntervalStore,
+    spec: Any,
+    regions: list[sa.Row],
+) -> SignalColumns | None:
+    """The plan's signal columns, or None when the plan is not a signal plan: one whose mode
+    is ``signal`` (without ``conditions``: every signal track), or whose ``conditions`` name
+    a signal condition. A boolean mode without ``conditions`` labels interval conditions."""
+    requested = [n.rsplit(":", 1)[0] if n[-2:] in (":+", ":-") else n for n in spec.conditions]
+    if spec.label != "signal" and not requested:
+        return None
+    rows = _track_rows(connection, requested if spec.conditions else None)
+    if spec.label != "signal" and not rows:
+        return None
+    if spec.label == "summit":
+        raise InvalidArgument(
+            "label='summit' needs interval conditions with summits; the dataset's label "
+            "columns are signal tracks: use label='signal' (e.g. aggregate='max'), or name "
+            "peak conditions in conditions="
+        )
+    plan_assembly = {r.assembly: i for i, r in enumerate(_unique_stores(regions))}
+    chrom_index = _chromosome_indices(connection, regions)
+    tracks: dict[str, dict[int, Runs]] = {}
+    stats: dict[str, list] = {}
+    for name, strand, path, assembly in rows:
+        if assembly not in plan_assembly:
+            continue
+        column = name + STRAND_SUFFIX.get(strand, "")
+        track = open_track(data_dir, path)
+        tracks.setdefault(column, {})[plan_assembly[assembly]] = Runs(
+            track.starts, track.ends, track.values, track.cum_sum, track.cum_len
+        )
+        stats.setdefault(column, []).append(track.summary(chrom_index.get(assembly, [])))
+    names = _column_names(spec.conditions, sorted(tracks))
+    for name in names:
+        if name not in tracks:
+            tracks[name] = _interval_signal(connection, intervals, name, regions, plan_assembly)
+            stats[name] = [_runs_summary(tracks[name])]
+    partner = np.arange(len(names), dtype=np.int64)
+    for i, name in enumerate(names):
+        other = name[:-1] + ("-" if name.endswith(":+") else "+")
+        if name[-2:] in (":+", ":-") and other in names:
+            partner[i] = names.index(other)
+    return SignalColumns(
+        names, [tracks[n] for n in names], partner, [_merge(stats[n]) for n in names]
+    )
+
+
+def _column_names(requested: tuple[str, ...], stored: list[str]) -> list[str]:
+    """Requested names in order (a stranded condition's name expands to both strands)."""
+    if not requested:
+        return stored
+    names: list[str] = []
+    for name in requested:
+        pair = [name + ":+", name + ":-"]
+        names.extend(pair if pair[0] in stored or pair[1] in stored else [name])
+    if len(set(names)) != len(names):
+        raise InvalidArgument("conditions lists a signal column twice")
+    return names
+
+
+def _unique_stores(regions: list[sa.Row]) -> list[sa.Row]:
+    seen: dict[str, sa.Row] = {}
+    for r in regions:
+        seen.setdefault(r.store_file, r)
+    return list(seen.values())
+
+
+def _chromosome_indices(connection: sa.Connection, regions: list[sa.Row]) -> dict[str, list[int]]:
+    """Assembly name -> indices (in chromosome id order) of the plan's chromosomes."""
+    wanted = {r.id for r in regions}
+    rows = connection.execute(
+        sa.select(assemblies.c.name, chromosomes.c.id)
+        .select_from(chromosomes.join(assemblies))
+        .order_by(assemblies.c.id, chromosomes.c.id)
+    ).all()
+    found: dict[str, list[int]] = {}
+    counters: dict[str, int] = {}
+    for assembly, chromosome_id in rows:
+        index = counters.get(assembly, 0)
+        counters[assembly] = index + 1
+        if chromosome_id in wanted:
+            found.setdefault(assembly, []).append(index)
+    return found
+
+
+def _interval_signal(
+    connection: sa.Connection,
+    intervals: IntervalStore,
+    name: str,
+    regions: list[sa.Row],
+    plan_assembly: dict[str, int],
+) -> dict[int, Runs]:
+    """A peak or bedGraph condition's intervals as runs (value, else signal_value), read
+    from its parts in the interval store (positions there are assembly positions)."""
+    condition_id = connection.scalar(sa.select(conditions.c.id).where(conditions.c.name == name))
+    if condition_id is None:
+        raise NotFound(f"unknown condition(s): {name}")
+    rows = [r for r in part_rows(connection, [int(condition_id)]) if r.assembly in plan_assembly]
+    tables = chromosome_tables(connection, {r.assembly_id for r in rows}, [r.id for r in regions])
+    pieces: dict[int, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = {}
+    for row in rows:
+        part = intervals.part(row.path)
+        values = _part_values(part.numeric("value"), part.numeric("signal_value"), part.start)
+        keep = np.flatnonzero((tables[row.assembly_id].region[part.chrom] >= 0) & ~np.isnan(values))
+        piece = (part.start[keep], part.end[keep], values[keep])
+        pieces.setdefault(plan_assembly[row.assembly], []).append(piece)
+    out: dict[int, Runs] = {}
+    for a, found in pieces.items():
+        starts, ends, values = (np.concatenate(column) for column in zip(*found, strict=True))
+        if starts.size == 0:
+            continue
+        order = np.lexsort((values, ends, starts))
+        starts, ends, values = sk.paint_max(
+            starts[order].astype(np.int64), ends[order].astype(np.int64), values[order]
+        )
+        out[a] = Runs.of(starts, ends, values)
+    return out
+
+
+def _part_values(
+    value: np.ndarray | None, signal_value: np.ndarray | None, starts: np.ndarray
+) -> np.ndarray:
+    """Per interval ``value``, else ``signal_value`` (NaN where neither)."""
+    values = np.full(starts.shape, np.nan) if value is None else value.astype(np.float64)
+    if signal_value is not None:
+        values = np.where(np.isnan(values), signal_value.astype(np.float64), values)
+    return values
+
+
+def _runs_summary(by_assembly: dict[int, Runs]) -> tuple[float, float, float] | None:
+    values = [r for r in by_assembly.values() if r.values.size]
+    covered = sum(int(r.cum_len[-1]) for r in values)
+    if not covered:
+        return None
+    return (
+        min(float(r.values.min()) for r in values),
+        max(float(r.values.max()) for r in values),
+        sum(float(r.cum_sum[-1]) for r in values) / covered,
+    )
+
+
+def _merge(parts: list[tuple[float, float, float] | None]) -> tuple[float, float, float] | None:
+    """Range and mean over several assemblies' summaries (mean weighted equally: a plan
+    rarely spans assemblies of one signal column)."""
+    found = [p for p in parts if p is not None]
+    if not found:
+        return None
+    return min(p[0] for p in found), max(p[1] for p in found), float(np.mean([p[2] for p in found]))
+
+
+def label_column_messages(plan: Any, positives: np.ndarray) -> list[Any]:
+    """Describe's ``LabelColumn`` messages: positives, assemblies, strand partner and, for signal
+    columns, the stored value range and mean over the plan's chromosomes."""
+    from peaksql.v1 import peaksql_pb2 as pb
+
+    signals = plan.coverage if isinstance(plan.coverage, SignalColumns) else None
+    partner = plan.strand_partner
+    assemblies = plan.column_assemblies()
+    messages = []
+    for c, name in enumerate(plan.label_columns):
+        message = pb.LabelColumn(
+            name=name, num_positive=int(positives[c]), assemblies=assemblies[c]
+        )
+        message.strand_partner = int(partner[c]) if partner is not None else c
+        stats = signals.stats[c] if signals is not None else None
+        if stats is not None:
+            message.signal_min, message.signal_max, message.signal_mean = stats
+        messages.append(message)
+    return messages

@@ -1,0 +1,123 @@
+"""Write one signal track: runs chunk by chunk -> raw arrays + prefix sums, staged then renamed.
+
+``TrackWriter`` appends runs in assembly order (chromosome by chromosome, ascending, disjoint;
+checked), keeping only running totals in memory, so a genome-scale bigWig streams through in
+flat memory. ``commit_folder`` fsyncs the files and renames the staging folder into place;
+the caller commits the ``signal_tracks`` row afterwards (``signal_store`` explains
+visibility).
+
+One track folder, ``<data_dir>/signals/<name>/`` (``n`` runs, raw little-endian, no header)::
+
+    starts.bin         ends.bin           values.bin       cum_sum.bin          cum_len.bin
+    ┌──────────────┐   ┌──────────────┐   ┌────────────┐   ┌────────────────┐   ┌──────────────┐
+    │ int64 x n    │   │ int64 x n    │   │ float32 x n│   │ float64 x n+1  │   │ int64 x n+1  │
+    │ offset+start │   │ offset+end   │   │ run value  │   │ [0] = 0        │   │ [0] = 0      │
+    │ ascending,   │   │ > start,     │   │            │   │ [k] = Σ_{j<k}  │   │ [k] = Σ_{j<k}│
+    │ disjoint     │   │ <= next start│   │            │   │  value_j*len_j │   │  len_j       │
+    └──────────────┘   └──────────────┘   └────────────┘   └────────────────┘   └──────────────┘
+
+    meta.json  {"format": 1, "num_runs": n,
+                "chromosomes": {"<index in assembly>": {"min", "max", "sum", "covered"}}}
+
+36 bytes a run on disk (50M runs: 1.8 GB). ``offset`` is the chromosome's offset in the
+genome store, so positions match ``Plan.region_store_offsets``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+
+from peaksql.core.errors import InvalidArgument
+from peaksql.server.catalog.signal_store import FILES, FORMAT_VERSION, STAGING_PREFIX, store_root
+
+
+class TrackWriter:
+    """Appends a track's runs to a staging folder; ``finish`` renames it into place."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = Path(data_dir)
+        self.name = uuid.uuid4().hex
+        self.staging = store_root(data_dir) / f"{STAGING_PREFIX}{self.name}"
+        self.staging.mkdir(parents=True)
+        self._files: dict[str, BinaryIO] = {
+            name: open(self.staging / f"{name}.bin", "wb")  # noqa: SIM115 (closed in finish/abort)
+            for name in FILES
+        }
+        self._files["cum_sum"].write(np.zeros(1, "<f8").tobytes())
+        self._files["cum_len"].write(np.zeros(1, "<i8").tobytes())
+        self._sum = 0.0
+        self._len = 0
+        self._last_end = -1
+        self.num_runs = 0
+        self.stats: dict[int, dict[str, float]] = {}
+
+    def append(self, chromosome: int, starts: np.ndarray, ends: np.ndarray, values) -> None:
+        """Runs of one chromosome (index in the assembly), in assembly coordinates."""
+        starts = np.asarray(starts, dtype=np.int64)
+        ends = np.asarray(ends, dtype=np.int64)
+        values = np.asarray(values, dtype=np.float32)
+        keep = ends > starts
+        starts, ends, values = starts[keep], ends[keep], values[keep]
+        if starts.size == 0:
+            return
+        if starts[0] < self._last_end or (starts[1:] < ends[:-1]).any():
+            raise InvalidArgument("signal runs overlap or are not sorted by position")
+        lengths = ends - starts
+        weighted = values.astype(np.float64) * lengths
+        cum_sum = self._sum + np.cumsum(weighted)
+        cum_len = self._len + np.cumsum(lengths)
+        for name, array in (("starts", starts), ("ends", ends), ("values", values)):
+            self._files[name].write(array.astype(FILES[name], copy=False).tobytes())
+        self._files["cum_sum"].write(cum_sum.astype("<f8", copy=False).tobytes())
+        self._files["cum_len"].write(cum_len.astype("<i8", copy=False).tobytes())
+        self._sum, self._len = float(cum_sum[-1]), int(cum_len[-1])
+        self._last_end = int(ends[-1])
+        self.num_runs += int(starts.size)
+        self._add_stats(chromosome, values, float(weighted.sum()), int(lengths.sum()))
+
+    def _add_stats(self, chromosome: int, values: np.ndarray, total: float, covered: int) -> None:
+        stats = self.stats.setdefault(
+            chromosome, {"min": np.inf, "max": -np.inf, "sum": 0.0, "covered": 0}
+        )
+        stats["min"] = min(stats["min"], float(np.nanmin(values)))
+        stats["max"] = max(stats["max"], float(np.nanmax(values)))
+        stats["sum"] += total
+        stats["covered"] += covered
+
+    def finish(self) -> str:
+        """fsync every file, write ``meta.json``, rename into place; the folder's name."""
+        for handle in self._files.values():
+            handle.flush()
+            os.fsync(handle.fileno())
+            handle.close()
+        meta = {
+            "format": FORMAT_VERSION,
+            "num_runs": self.num_runs,
+            "chromosomes": {str(k): v for k, v in self.stats.items()},
+        }
+        with open(self.staging / "meta.json", "w") as meta_file:
+            json.dump(meta, meta_file)
+            meta_file.flush()
+            os.fsync(meta_file.fileno())
+        final = store_root(self.data_dir) / self.name
+        os.rename(self.staging, final)
+        descriptor = os.open(store_root(self.data_dir), os.O_RDONLY)
+        try:
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
+        return self.name
+
+    def abort(self) -> None:
+        """Close and delete the staging folder (nothing became visible)."""
+        for handle in self._files.values():
+            handle.close()
+        for path in self.staging.glob("*"):
+            path.unlink()
+        self.staging.rmdir()

@@ -1,0 +1,115 @@
+"""Signal-label throughput: 8 bigWig tracks at 32-bp bins, and the Enformer shape.
+
+Catalog: the bundled example assembly (2 Mb of chr20) plus synthetic bigWigs written with
+pyBigWig (a run every ~25 bp, values in [0, 10)), ingested through ``add_data``. Figures:
+
+* 8 tracks, 1,024-bp windows, mean per 32-bp bin (y 8 x 32), batch 128, shuffled:
+  windows/s in process (``iter_batches``: sequences + labels) and remote (gRPC, decoded).
+* Enformer: 131,072-bp windows, 64 tracks, 128-bp bins (896), batch 2: MB/s of label
+  payload remote (float32 and float16 on the wire; decoded to float32).
+
+``python -m tests.benchmarks.bench_signals [folder]``
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pyBigWig
+
+import peaksql
+from peaksql.core.spec import DatasetSpec
+from peaksql.server.catalog.database import open_database
+from peaksql.server.catalog.genome_store import GenomeStore
+from peaksql.server.engine.batches import iter_batches
+from peaksql.server.engine.order import Cursor
+from peaksql.server.engine.plan import compile_plan
+from peaksql.server.ingest.example import build_example
+from peaksql.server.ingest.intervals import add_data
+from tests.servers import running_server
+
+LENGTH = 2_000_000
+
+
+def write_track(path: Path, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    starts = np.cumsum(rng.integers(5, 45, LENGTH // 25))
+    starts = starts[starts < LENGTH - 50]
+    ends = starts + rng.integers(1, 5, starts.size) * 5
+    ends = np.minimum(ends, np.append(starts[1:], LENGTH))
+    handle = pyBigWig.open(str(path), "w")
+    handle.addHeader([("chr20", LENGTH)], maxZooms=0)
+    handle.addEntries(["chr20"] * starts.size, starts.tolist(), ends=ends.tolist(),
+                      values=(rng.random(starts.size) * 10).tolist())  # fmt: skip
+    handle.close()
+
+
+def build(folder: Path) -> tuple[str, Path]:
+    url = f"sqlite:///{folder / 'catalog.db'}"
+    engine = open_database(url)
+    build_example(engine, folder, progress=False)
+    for i in range(8):
+        write_track(folder / f"t{i}.bw", i)
+    for i in range(64):
+        add_data(engine, folder / f"t{i % 8}.bw", "hg19-chr20-2mb", f"track{i:02d}", progress=False)
+    engine.dispose()
+    return url, folder
+
+
+def in_process(url: str, folder: Path, spec: DatasetSpec, batch: int, batches: int) -> float:
+    engine = open_database(url)
+    plan = compile_plan(engine, GenomeStore(folder), spec)
+    for _ in iter_batches(plan, Cursor(0, 0, 1, 0), batch, shuffle=True, seed=1, max_batches=5):
+        pass
+    began, n = time.perf_counter(), 0
+    for b in iter_batches(
+        plan, Cursor(0, 0, 1, 0), batch, shuffle=True, seed=2, max_batches=batches
+    ):
+        n += b.batch_size
+    return n / (time.perf_counter() - began)
+
+
+def remote(client: peaksql.Client, batch: int, batches: int, **spec: object) -> tuple[float, int]:
+    data = client.dataset(batch_size=batch, shuffle=True, **spec)
+    iterator = iter(data)
+    for _ in range(3):
+        next(iterator)
+    began, n, label_bytes = time.perf_counter(), 0, 0
+    for _ in range(batches):
+        try:
+            _, y = next(iterator)
+        except StopIteration:
+            iterator = iter(data)
+            _, y = next(iterator)
+        n += y.shape[0]
+        label_bytes += y.size * (2 if spec.get("label_wire_dtype") == "float16" else 4)
+    seconds = time.perf_counter() - began
+    return n / seconds, int(label_bytes / seconds)
+
+
+def main(folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    url, folder = build(folder)
+    eight = dict(seq_length=1024, stride=64, label="signal", bin_size=32,
+                 conditions=tuple(f"track{i:02d}" for i in range(8)))  # fmt: skip
+    enformer = dict(seq_length=131_072, stride=1024, label="signal", bin_size=128,
+                    conditions=tuple(f"track{i:02d}" for i in range(64)))  # fmt: skip
+    rate = in_process(url, folder, DatasetSpec(**eight), 128, 400)
+    print(f"8 tracks x 32 bins, batch 128, shuffled, in process: {rate:,.0f} windows/s")
+    rate = in_process(url, folder, DatasetSpec(**enformer), 2, 200)
+    print(f"Enformer 64 x 896, batch 2, in process: {rate:,.0f} windows/s "
+          f"({rate * 64 * 896 * 4 / 1e6:,.0f} MB/s of float32 labels)")  # fmt: skip
+    with running_server(url, folder) as server, peaksql.Client(f"127.0.0.1:{server.port}") as c:
+        rate, _ = remote(c, 128, 300, **eight)
+        print(f"8 tracks x 32 bins, batch 128, shuffled, remote decoded: {rate:,.0f} windows/s")
+        for wire in ("float32", "float16"):
+            rate, per_second = remote(c, 2, 300, label_wire_dtype=wire, **enformer)
+            print(f"Enformer 64x896, batch 2, remote ({wire} wire, decoded): "
+                  f"{rate:,.0f} windows/s, {per_second / 1e6:,.0f} MB/s wire labels")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]) if len(sys.argv) > 1 else Path("/tmp/peaksql-bench-signals"))
