@@ -1,116 +1,306 @@
-"""Remote half of ``bench_store``: a ``peaksql serve`` process and a client process.
+"""Remote figures: a server process and client processes streaming over 127.0.0.1.
 
-Run by ``bench_store --remote`` with the Python of the code under test, so the same helper
-measures this tree and a previous commit (its own venv, ``--baseline-python``)::
+    ServerProcess (serve_main: peaksql.server.rpc.serve.serve, port 0)  <-gRPC-  client_job × N
 
-    python -m tests.benchmarks.bench_remote client ADDRESS [CONDITION ...]
-    python -m tests.benchmarks.bench_remote baseline-catalog DB DATA_DIR GENOME FILE ...
-
-Only APIs both versions share are used here (``Dataset``, ``open_database``, the schema's
-assembly and chromosome tables, ``add_data_files``).
+A client job either iterates ``peaksql.Dataset`` (stream + decode to float32 one-hot in the
+prefetch thread: what a training loop gets) or reads raw ``Batch`` messages (transport only).
+Module level imports only the client side, so spawned clients start light.
 """
 
 from __future__ import annotations
 
+import multiprocessing as mp
 import os
-import re
+import statistics
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
+from typing import Any
 
-SECONDS = 8.0
-_SERVING = re.compile(r"peaksql serving on (\S+):(\d+)")
+import psutil
 
+from tests.benchmarks.common import Row, Shape, Stopwatch
+from tests.benchmarks.data import Catalog
 
-def client_rate(address: str, conditions: list[str], seconds: float = SECONDS) -> float:
-    """Decoded windows/s of 1 kbp windows, batch 128, shuffled, through ``Dataset``."""
-    import peaksql
-    from peaksql.dataset import Dataset
-
-    spec = {"seq_length": 1000, "stride": 200}
-    if conditions:
-        spec["conditions"] = tuple(conditions)
-    with peaksql.Client(address) as client:
-        batches = iter(Dataset(client, batch_size=128, shuffle=True, seed=0, **spec))
-        next(batches)  # the plan is built and cached
-        began, windows = time.perf_counter(), 0
-        while time.perf_counter() - began < seconds:
-            x, _ = next(batches)
-            windows += len(x)
-        return windows / (time.perf_counter() - began)
+START_TIMEOUT_S = 120.0
 
 
-def baseline_catalog(db: str, data_dir: Path, genome: Path, files: list[Path]) -> None:
-    """A catalog of the genome (its rows copied from this tree's catalog) and ``files``."""
-    from peaksql.server.catalog.database import open_database
-    from peaksql.server.catalog.schema import assemblies, chromosomes
-    from peaksql.server.ingest.intervals import add_data_files
-    from tests.benchmarks.genome import HG38, NAMES
+class ServerProcess:
+    """A PeakSQL server in its own process on a free port (``serve_main``); SIGTERM stops it."""
 
-    (data_dir / "genomes").mkdir(parents=True, exist_ok=True)
-    os.link(genome, data_dir / "genomes" / genome.name)
-    engine = open_database(db)
-    offsets = [sum(HG38[:k]) for k in range(len(HG38))]
-    with engine.begin() as connection:
-        assembly_id = connection.execute(
-            assemblies.insert().values(
-                name="hg38sim",
-                species="human",
-                length=sum(HG38),
-                store_file=f"genomes/{genome.name}",
-            )
-        ).inserted_primary_key[0]
-        connection.execute(chromosomes.insert(), [
-            {"assembly_id": assembly_id, "name": n, "length": length, "offset": o}
-            for n, length, o in zip(NAMES, HG38, offsets, strict=True)])  # fmt: skip
-    add_data_files(engine, files, "hg38sim", progress=False)
-
-
-class Server:
-    """``peaksql serve`` in a subprocess of ``python``; ``private_mb`` reads its RssAnon."""
-
-    def __init__(self, python: str, db: str, data_dir: Path) -> None:
-        command = [python, "-m", "peaksql.server.cli", "serve", "--port", "0", "--db", db,
-                   "--data-dir", str(data_dir), "--log-format", "text", "--grace", "0"]  # fmt: skip
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        self.process = subprocess.Popen(
-            command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
+    def __init__(self, catalog: Catalog, workers: int = 8) -> None:
+        began = time.perf_counter()
+        self.popen = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "tests.benchmarks.bench_remote",
+                "--workers",
+                str(workers),
+                "--db",
+                catalog.db,
+                "--data-dir",
+                str(catalog.data_dir),
+            ],
+            cwd=Path(__file__).resolve().parents[2],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
         )
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            match = _SERVING.search(line)
-            if match:
-                self.address = f"{match.group(1)}:{match.group(2)}"
-                return
-        raise RuntimeError(f"peaksql serve ({python}) exited before serving")
+        self.address = self._wait_for_address()
+        self.start_seconds = time.perf_counter() - began
+        self.process = psutil.Process(self.popen.pid)
 
-    def private_mb(self) -> float:
-        status = Path(f"/proc/{self.process.pid}/status").read_text()
-        return int(re.search(r"RssAnon:\s+(\d+)", status).group(1)) / 1024  # type: ignore[union-attr]
+    def _wait_for_address(self) -> str:
+        assert self.popen.stdout is not None
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            line = self.popen.stdout.readline()
+            if not line and self.popen.poll() is not None:
+                raise RuntimeError(f"the server exited with {self.popen.returncode}")
+            if line.startswith("peaksql serving on "):
+                return line.split()[-1]
+        self.stop()
+        raise RuntimeError(f"the server did not start within {START_TIMEOUT_S} s")
 
-    def rate(self, python: str, conditions: list[str]) -> float:
-        """windows/s measured by a client process of ``python``."""
-        out = subprocess.run(
-            [python, "-m", "tests.benchmarks.bench_remote", "client", self.address, *conditions],
-            check=True, capture_output=True, text=True,
-        )  # fmt: skip
-        return float(out.stdout.strip().splitlines()[-1])
+    def cpu_seconds(self) -> float:
+        times = self.process.cpu_times()
+        return times.user + times.system
 
-    def close(self) -> None:
-        self.process.kill()
-        self.process.wait(10)
+    def stop(self) -> None:
+        if self.popen.poll() is None:
+            self.popen.terminate()
+            try:
+                self.popen.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait()
 
 
-def main() -> None:
-    command, rest = sys.argv[1], sys.argv[2:]
-    if command == "client":
-        print(client_rate(rest[0], rest[1:]))
-    elif command == "baseline-catalog":
-        baseline_catalog(rest[0], Path(rest[1]), Path(rest[2]), [Path(p) for p in rest[3:]])
+# -- client processes ---------------------------------------------------------------------
+
+
+def client_job(job: dict[str, Any], barrier: Any, results: Any) -> None:
+    """One client process: connect, wait at the barrier, stream for ``seconds``, report."""
+    import peaksql
+
+    client = peaksql.Client(job["address"])
+    client.assemblies()  # the channel is up before the clock starts
+    if job.get("warm"):
+        _raw(client, job, max_seconds=0.0)
+    if barrier is not None:
+        barrier.wait()
+    if job["mode"] == "first_batches":
+        figures = [_decoded(client, job, 0.0) for _ in range(job["repeats"])]
+        results.put({**job, "first_batch_s": [f["first_batch_s"] for f in figures]})
     else:
-        raise SystemExit(f"unknown command {command!r}")
+        stream = _raw if job["mode"] == "raw" else _decoded
+        results.put({**job, **stream(client, job, job["seconds"])})
+    client.close()
+
+
+def _decoded(client: Any, job: dict[str, Any], max_seconds: float) -> dict[str, float]:
+    """Iterate ``Dataset`` (decoded float32 one-hot) across epochs for ``max_seconds``."""
+    dataset = client.dataset(
+        **job["kwargs"], rank=job.get("rank", 0), world_size=job.get("world_size", 1)
+    )
+    watch = Stopwatch()
+    cpu = time.process_time()
+    while watch.first is None or watch.steady_seconds < max_seconds:
+        for x, _ in dataset:
+            watch.tick(x.shape[0])
+            if watch.steady_seconds >= max_seconds:
+                break
+    return _figures(watch, cpu)
+
+
+def _raw(client: Any, job: dict[str, Any], max_seconds: float) -> dict[str, float]:
+    """Read raw Batch messages (no decode) for ``max_seconds``."""
+    from peaksql.v1 import peaksql_pb2 as pb
+
+    kwargs = dict(job["kwargs"])
+    spec = client.dataset(**kwargs).spec
+    watch = Stopwatch()
+    cpu = time.process_time()
+    epoch = 0
+    while watch.first is None or watch.steady_seconds < max_seconds:
+        request = pb.StreamRequest(
+            spec=spec.to_proto(),
+            batch_size=kwargs["batch_size"],
+            shuffle=kwargs["shuffle"],
+            seed=kwargs["seed"],
+            cursor=pb.Cursor(
+                epoch=epoch, rank=job.get("rank", 0), world_size=job.get("world_size", 1)
+            ),
+        )
+        stream = client.stream(request)
+        for batch in stream:
+            watch.tick(batch.batch_size)
+            if watch.steady_seconds >= max_seconds:
+                break
+        stream.close()
+        epoch += 1
+    return _figures(watch, cpu)
+
+
+def _figures(watch: Stopwatch, cpu_began: float) -> dict[str, float]:
+    return {
+        "windows_per_s": watch.windows_per_second(),
+        "first_batch_s": watch.first_seconds,
+        "windows": watch.windows,
+        "steady_s": watch.steady_seconds,
+        "client_cpu_s": time.process_time() - cpu_began,
+    }
+
+
+def run_clients(server: ServerProcess, jobs: list[dict[str, Any]]) -> tuple[list[dict], float]:
+    """Run ``jobs`` in parallel client processes, started together; (results, server CPU s)."""
+    context = mp.get_context("spawn")
+    barrier = context.Barrier(len(jobs) + 1)
+    results = context.Queue()
+    processes = [
+        context.Process(target=client_job, args=(job, barrier, results), daemon=True)
+        for job in jobs
+    ]
+    for process in processes:
+        process.start()
+    barrier.wait(timeout=START_TIMEOUT_S)
+    cpu = server.cpu_seconds()
+    collected = [results.get(timeout=START_TIMEOUT_S + 60) for _ in jobs]
+    server_cpu = server.cpu_seconds() - cpu
+    for process in processes:
+        process.join(timeout=30)
+    return sorted(collected, key=lambda r: r.get("rank", 0)), server_cpu
+
+
+def _job(server: ServerProcess, shape: Shape, conditions: tuple[str, ...], **extra: Any) -> dict:
+    return {
+        "address": server.address,
+        "kwargs": shape.dataset_kwargs(conditions),
+        "mode": "decode",
+        **extra,
+    }
+
+
+def single_stream(
+    server: ServerProcess,
+    shape: Shape,
+    conditions: tuple[str, ...],
+    seconds: float,
+    mode: str,
+) -> Row:
+    """One client process streaming ``shape`` (spec planned beforehand by a warm-up stream)."""
+    [result], server_cpu = run_clients(
+        server, [_job(server, shape, conditions, mode=mode, seconds=seconds, warm=True)]
+    )
+    rate = result["windows_per_s"]
+    thousands = result["windows"] / 1000
+    return Row(
+        "remote",
+        "1 client, stream + decode" if mode == "decode" else "1 client, raw messages",
+        shape.name,
+        {
+            "windows_per_s": rate,
+            "bases_per_s": rate * shape.seq_length,
+            "payload_MB_per_s": shape.payload_bytes(int(rate), len(conditions)) / 1e6,
+            "first_batch_s": result["first_batch_s"],
+            "server_cpu_ms_per_kwin": 1e3 * server_cpu / thousands,
+            "client_cpu_ms_per_kwin": 1e3 * result["client_cpu_s"] / thousands,
+            "server_cores": server_cpu / result["steady_s"],
+        },
+    )
+
+
+def concurrent_streams(
+    server: ServerProcess,
+    shape: Shape,
+    conditions: tuple[str, ...],
+    num_clients: int,
+    seconds: float,
+) -> Row:
+    """``num_clients`` processes, rank r of W each, started together: total and fairness."""
+    jobs = [
+        _job(server, shape, conditions, seconds=seconds, rank=r, world_size=num_clients)
+        for r in range(num_clients)
+    ]
+    results, server_cpu = run_clients(server, jobs)
+    rates = [r["windows_per_s"] for r in results]
+    total = sum(rates)
+    jain = total**2 / (len(rates) * sum(r * r for r in rates))
+    return Row(
+        "concurrency",
+        f"{num_clients} client{'s' if num_clients > 1 else ''} (ranks of {num_clients})",
+        shape.name,
+        {
+            "windows_per_s": total,
+            "per_client_min": min(rates),
+            "per_client_max": max(rates),
+            "fairness_min_over_max": min(rates) / max(rates),
+            "jain_index": jain,
+            "server_cpu_ms_per_kwin": 1e3 * server_cpu / (sum(r["windows"] for r in results) / 1e3),
+            "server_cores": server_cpu / max(r["steady_s"] for r in results),
+        },
+    )
+
+
+def first_batch_times(
+    server: ServerProcess, new_plan: Shape, num_intervals: int, repeats: int
+) -> list[Row]:
+    """Time to first batch (Dataset, decoded) of a never-planned spec, then of new streams of
+    it once planned (same client process, a new stream each time)."""
+    job = {**_job(server, new_plan, ()), "mode": "first_batches", "repeats": repeats + 1}
+    [result], _ = run_clients(server, [job])
+    fresh, *planned = result["first_batch_s"]
+    return [
+        Row(
+            "first batch",
+            f"new spec, {num_intervals:,} intervals in the catalog",
+            new_plan.name,
+            {"first_batch_s": fresh},
+            "plan compiled on the server for this request",
+        ),
+        Row(
+            "first batch",
+            "spec already planned",
+            new_plan.name,
+            {"first_batch_s": statistics.median(planned), "max_s": max(planned)},
+            f"median of {len(planned)} new streams",
+        ),
+    ]
+
+
+def load_average() -> str:
+    one, five, fifteen = os.getloadavg()
+    return f"{one:.2f} {five:.2f} {fifteen:.2f}"
+
+
+def serve_main(argv: list[str] | None = None) -> None:
+    """Serve a catalog on 127.0.0.1 and a free port until SIGTERM; print the address.
+
+    The benchmark's own entry (not ``peaksql serve``) so that it measures ``serve`` itself
+    and keeps working while the command line changes.
+    """
+    import argparse
+    import signal
+
+    from peaksql.server.config import ServerConfig
+    from peaksql.server.rpc.serve import serve
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--db", required=True)
+    parser.add_argument("--data-dir", type=Path, required=True)
+    parser.add_argument("--workers", type=int, default=8)
+    args = parser.parse_args(argv)
+    config = ServerConfig(db=args.db, data_dir=args.data_dir, port=0, workers=args.workers)
+    running = serve(config)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    print(f"peaksql serving on {config.host}:{running.port}", flush=True)
+    stop.wait()
+    running.shutdown(1.0)
 
 
 if __name__ == "__main__":
-    main()
+    serve_main()

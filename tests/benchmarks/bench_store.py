@@ -32,7 +32,7 @@ from peaksql.server.engine.batches import iter_batches
 from peaksql.server.engine.order import Cursor
 from peaksql.server.engine.plan import compile_plan
 from peaksql.server.ingest.intervals import add_data
-from tests.benchmarks.bench_remote import Server
+from tests.benchmarks.bench_store_remote import Server
 from tests.benchmarks.genome import HG38, NAMES
 
 
@@ -175,7 +175,7 @@ def baseline(python: str, work: Path, genome: Path, files: list[Path]) -> None:
     """The previous commit (``python`` runs it): 8 columns remote on a catalog of them."""
     data_dir = work / "baseline"
     db = str(data_dir / "catalog.sqlite")
-    subprocess.run([python, "-m", "tests.benchmarks.bench_remote", "baseline-catalog", db,
+    subprocess.run([python, "-m", "tests.benchmarks.bench_store_remote", "baseline-catalog", db,
                     str(data_dir), str(genome), *map(str, files[:8])], check=True)  # fmt: skip
     server = Server(python, db, data_dir)
     try:
