@@ -77,13 +77,6 @@ def engine_limit(plan: Plan, shape: Shape, seconds: float, *, encode: bool = Fal
     )
 
 
-class _Context:
-    """The one thing ``StreamBatches`` asks of its gRPC context."""
-
-    def is_active(self) -> bool:
-        return True
-
-
 def servicer_limit(engine: Engine, shape: Shape, seconds: float) -> Row:
     """Windows/s of the servicer's own generator (plan lookup, batches, messages, serialized
     as gRPC would), with no transport: remote minus this is the cost of gRPC itself."""
@@ -91,7 +84,7 @@ def servicer_limit(engine: Engine, shape: Shape, seconds: float) -> Row:
     from peaksql.server.engine.dataset_engine import DatasetEngine
     from peaksql.server.rpc.service import PeakSQLServicer
 
-    servicer = PeakSQLServicer(DatasetEngine(engine.db, engine.store, Limits()))
+    datasets = DatasetEngine(engine.db, engine.store, Limits())
     conditions = engine.catalog.peak_conditions
     watch = Stopwatch()
     epoch = 0
@@ -103,7 +96,8 @@ def servicer_limit(engine: Engine, shape: Shape, seconds: float) -> Row:
             seed=SEED,
             cursor=pb.Cursor(epoch=epoch, rank=0, world_size=1),
         )
-        for message in servicer.StreamBatches(request, _Context()):
+        plan = datasets.plan(shape.spec(conditions))
+        for message in PeakSQLServicer._messages(plan, request):  # what a stream sends
             message.SerializeToString()
             watch.tick(message.batch_size)
             if watch.steady_seconds >= seconds:
