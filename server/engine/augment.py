@@ -24,6 +24,7 @@ import numpy as np
 
 from peaksql.core.label_modes import positional_labels
 from peaksql.server.engine.jit import kernel
+from peaksql.server.engine.kernels import mix_keyed
 from peaksql.server.engine.labels import Coverage
 from peaksql.server.engine.n_filter import _n_runs
 from peaksql.server.engine.order import _splitmix64
@@ -34,26 +35,10 @@ _SHIFT_SALT = 0x7368696674
 _STRAND_SALT = 0x737472616E64
 
 
-_C1 = np.uint64(0xBF58476D1CE4E5B9)
-_C2 = np.uint64(0x94D049BB133111EB)
-
-
-@kernel
-def _mix(indices: np.ndarray, key: np.uint64) -> np.ndarray:
-    """splitmix64 of ``index + key`` per window (``order._mix_array``, in one pass)."""
-    out = np.empty(indices.shape[0], dtype=np.uint64)
-    for i in range(indices.shape[0]):
-        z = np.uint64(indices[i]) + key
-        z = (z ^ (z >> np.uint64(30))) * _C1
-        z = (z ^ (z >> np.uint64(27))) * _C2
-        out[i] = z ^ (z >> np.uint64(31))
-    return out
-
-
 def _hash(seed: int, salt: int, epoch: int, indices: np.ndarray) -> np.ndarray:
     """splitmix64 of each window index under a key of (seed, salt, epoch), uint64."""
     key = _splitmix64(_splitmix64((seed ^ salt) & _MASK64) ^ epoch)
-    return _mix(np.ascontiguousarray(indices, dtype=np.int64), np.uint64(key))
+    return mix_keyed(np.ascontiguousarray(indices, dtype=np.int64), np.uint64(key))
 
 
 def shift_offsets(seed: int, epoch: int, indices: np.ndarray, max_shift: int) -> np.ndarray:

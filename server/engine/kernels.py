@@ -9,6 +9,7 @@ space (see ``peaksql.server.engine.plan``).
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 
 from peaksql.server.engine.jit import kernel
@@ -57,6 +58,36 @@ _C1 = np.uint64(0xBF58476D1CE4E5B9)
 _C2 = np.uint64(0x94D049BB133111EB)
 
 
+@numba.njit(inline="always")
+def mix64(z: np.uint64) -> np.uint64:
+    """The splitmix64 finaliser: the one scrambler of every seeded draw in numba (the epoch
+    order's rounds, shifts and strands, random windows)."""
+    z = (z ^ (z >> np.uint64(30))) * _C1
+    z = (z ^ (z >> np.uint64(27))) * _C2
+    return z ^ (z >> np.uint64(31))
+
+
+@kernel
+def mix_keyed(indices: np.ndarray, key: np.uint64) -> np.ndarray:
+    """``mix64(index + key)`` per index, uint64 (``order._mix_array`` is its numpy twin)."""
+    out = np.empty(indices.shape[0], dtype=np.uint64)
+    for i in range(indices.shape[0]):
+        out[i] = mix64(np.uint64(indices[i]) + key)
+    return out
+
+
+@numba.njit(inline="always")
+def first_greater(values: np.ndarray, lo: int, hi: int, x: int | np.int64) -> int:
+    """First i in [lo, hi) with values[i] > x (hi if none): searchsorted 'right'."""
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if values[mid] <= x:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
 @kernel
 def feistel_walk(positions: np.ndarray, keys: np.ndarray, num_bits: int, limit: int) -> np.ndarray:
     """π of ``order.EpochOrder`` per element: Feistel rounds, cycle-walked into [0, limit).
@@ -77,10 +108,7 @@ def feistel_walk(positions: np.ndarray, keys: np.ndarray, num_bits: int, limit: 
             for key in keys:
                 left = x >> right_bits
                 right = x & ((one << right_bits) - one)
-                z = right + key
-                z = (z ^ (z >> np.uint64(30))) * _C1
-                z = (z ^ (z >> np.uint64(27))) * _C2
-                z = z ^ (z >> np.uint64(31))
+                z = mix64(right + key)
                 x = (right << left_bits) | (left ^ (z & ((one << left_bits) - one)))
                 left_bits, right_bits = right_bits, left_bits
             if x < bound:

@@ -19,23 +19,12 @@ import numba
 import numpy as np
 
 from peaksql.server.engine.jit import kernel
+from peaksql.server.engine.kernels import first_greater
 
 #: Aggregate codes (the order of ``label_targets.AGGREGATES``).
 MEAN, SUM, MAX, MIN, COVERAGE = 0, 1, 2, 3, 4
 #: Gap codes (the order of ``label_targets.SIGNAL_GAPS``).
 ZERO, NAN, SKIP = 0, 1, 2
-
-
-@numba.njit(inline="always")
-def _first_greater(values: np.ndarray, lo: int, hi: int, x: int) -> int:
-    """First i in [lo, hi) with values[i] > x (hi if none): searchsorted 'right'."""
-    while lo < hi:
-        mid = (lo + hi) >> 1
-        if values[mid] <= x:
-            lo = mid + 1
-        else:
-            hi = mid
-    return lo
 
 
 @numba.njit(inline="always")
@@ -48,7 +37,7 @@ def _advance(ends: np.ndarray, k: int, n: int, x: int) -> int:
         lo = hi + 1
         hi = min(lo + step, n)
         step *= 2
-    return _first_greater(ends, lo, min(hi, n), x)
+    return first_greater(ends, lo, min(hi, n), x)
 
 
 @numba.njit(inline="always")
@@ -111,7 +100,7 @@ def aggregate_bins(
     extremes = agg in (MAX, MIN)
     for i in range(positions.shape[0]):
         lo = positions[i]
-        k = _first_greater(ends, 0, n, lo)
+        k = first_greater(ends, 0, n, lo)
         f_lo, c_lo = _below(starts, values, cum_sum, cum_len, k, n, lo)
         for b in range(bins):
             hi = lo + bin_size

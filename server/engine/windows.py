@@ -14,6 +14,7 @@ import numpy as np
 
 from peaksql.core.errors import InvalidArgument
 from peaksql.server.engine.jit import kernel
+from peaksql.server.engine.kernels import first_greater, mix64
 
 #: Most windows a listed (random, around-interval, N-filtered) plan may hold.
 MAX_LISTED_WINDOWS = 200_000_000
@@ -68,10 +69,8 @@ class StrideWindows(WindowSet):
         return self.counts
 
 
-#: splitmix64's constants: a Weyl step and two multipliers of its finaliser.
+#: splitmix64's Weyl step (its finaliser is ``kernels.mix64``).
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
-_MIX1 = np.uint64(0xBF58476D1CE4E5B9)
-_MIX2 = np.uint64(0x94D049BB133111EB)
 
 
 class DrawnWindows(WindowSet):
@@ -107,44 +106,26 @@ class DrawnWindows(WindowSet):
 
 
 @kernel
-def _mix(key: np.uint64, k: np.int64) -> np.uint64:
-    """``splitmix64(key, [k])`` for one counter, in numba."""
-    z = key + np.uint64(k + 1) * _GOLDEN
-    z = (z ^ (z >> np.uint64(30))) * _MIX1
-    z = (z ^ (z >> np.uint64(27))) * _MIX2
-    return z ^ (z >> np.uint64(31))
-
-
-@kernel
-def _position(first: np.ndarray, draw: np.int64) -> int:
-    """The region of valid position ``draw``: ``searchsorted(first, draw, 'right') - 1``."""
-    lo, hi = 0, first.shape[0]
-    while lo < hi:
-        mid = (lo + hi) >> 1
-        if first[mid] <= draw:
-            lo = mid + 1
-        else:
-            hi = mid
-    return lo - 1
+def _draw_one(key: np.uint64, k: np.int64, first: np.ndarray) -> tuple[int, np.int64]:
+    """(region, valid position) of draw k: ``mix64(key + (k + 1) * golden) mod total``."""
+    draw = np.int64(mix64(key + np.uint64(k + 1) * _GOLDEN) % np.uint64(first[-1]))
+    return first_greater(first, 0, first.shape[0], draw) - 1, draw
 
 
 @kernel
 def _draw(
     key: np.uint64, indices: np.ndarray, first: np.ndarray, regions: np.ndarray, starts: np.ndarray
 ) -> None:
-    total = np.uint64(first[-1])
     for i in range(indices.shape[0]):
-        draw = np.int64(_mix(key, indices[i]) % total)
-        region = _position(first, draw)
+        region, draw = _draw_one(key, indices[i], first)
         regions[i] = region
         starts[i] = draw - first[region]
 
 
 @kernel
 def _count_draws(key: np.uint64, num_windows: int, first: np.ndarray, counts: np.ndarray) -> None:
-    total = np.uint64(first[-1])
     for k in range(num_windows):
-        counts[_position(first, np.int64(_mix(key, np.int64(k)) % total))] += 1
+        counts[_draw_one(key, np.int64(k), first)[0]] += 1
 
 
 class ListedWindows(WindowSet):
