@@ -73,6 +73,17 @@ class StrideWindows(WindowSet):
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
 
+def first_valid_positions(lengths: np.ndarray, seq_length: int) -> np.ndarray:
+    """Cumulative counts of the starts where a window fits, region by region (R + 1,):
+    region r owns valid positions ``[first[r], first[r + 1])``; InvalidArgument if none."""
+    valid = np.maximum(np.asarray(lengths, dtype=np.int64) - seq_length + 1, 0)
+    if int(valid.sum()) == 0:
+        raise InvalidArgument(
+            f"no region is at least seq_length={seq_length} bases long: nothing to sample"
+        )
+    return np.concatenate([[0], np.cumsum(valid)]).astype(np.int64)
+
+
 class DrawnWindows(WindowSet):
     """``num_windows`` starts uniform over every valid position, computed when asked for.
 
@@ -82,13 +93,8 @@ class DrawnWindows(WindowSet):
     """
 
     def __init__(self, lengths: np.ndarray, seq_length: int, num_windows: int, key: int) -> None:
-        valid = np.maximum(np.asarray(lengths, dtype=np.int64) - seq_length + 1, 0)
-        self.total = int(valid.sum())
-        if self.total == 0:
-            raise InvalidArgument(
-                f"no region is at least seq_length={seq_length} bases long: nothing to sample"
-            )
-        self.first = np.concatenate([[0], np.cumsum(valid)]).astype(np.int64)
+        self.first = first_valid_positions(lengths, seq_length)
+        self.total = int(self.first[-1])
         self.key = int(key)
         self.num_windows = int(num_windows)
 

@@ -9,7 +9,13 @@ import numpy as np
 from peaksql.core.errors import InvalidArgument
 from peaksql.core.spec import DatasetSpec
 from peaksql.server.engine.samplings.registry import Source, sampling
-from peaksql.server.engine.windows import DrawnWindows, ListedWindows, WindowSet, check_listed
+from peaksql.server.engine.windows import (
+    DrawnWindows,
+    ListedWindows,
+    WindowSet,
+    check_listed,
+    first_valid_positions,
+)
 
 
 @sampling("random")
@@ -69,13 +75,7 @@ def random_windows(
     lengths: np.ndarray, seq_length: int, num_windows: int, rng: np.random.Generator
 ) -> ListedWindows:
     """``num_windows`` starts drawn uniformly over every valid position of every region."""
-    valid = np.maximum(np.asarray(lengths, dtype=np.int64) - seq_length + 1, 0)
-    total = int(valid.sum())
-    if total == 0:
-        raise InvalidArgument(
-            f"no region is at least seq_length={seq_length} bases long: nothing to sample"
-        )
-    first = np.concatenate([[0], np.cumsum(valid)])
-    draws = rng.integers(0, total, size=num_windows, dtype=np.int64)
+    first = first_valid_positions(lengths, seq_length)
+    draws = rng.integers(0, int(first[-1]), size=num_windows, dtype=np.int64)
     region = np.searchsorted(first, draws, side="right") - 1
     return ListedWindows(region, draws - first[region])
