@@ -18,11 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import sqlalchemy as sa
 
-from peaksql.core.errors import NotFound
 from peaksql.core.label_modes import CoverageQueries
-from peaksql.server.catalog.schema import conditions
 from peaksql.server.engine.labels import Coverage
 from peaksql.server.engine.store_rows import Selected
 from peaksql.server.engine.windows import ListedWindows, WindowSet, check_listed
@@ -44,21 +41,6 @@ class Exclusion:
         if self.fraction == 0.0:
             return covered == 0
         return covered / self.seq_length <= self.fraction
-
-
-def excluded_condition_ids(connection: sa.Connection, names: tuple[str, ...]) -> list[int]:
-    """Ids of the excluded conditions; NotFound names the unknown ones."""
-    if not names:
-        return []
-    found = dict(
-        connection.execute(
-            sa.select(conditions.c.name, conditions.c.id).where(conditions.c.name.in_(names))
-        ).all()
-    )
-    missing = [name for name in names if name not in found]
-    if missing:
-        raise NotFound(f"unknown excluded condition(s): {', '.join(missing)}")
-    return [int(found[name]) for name in names]
 
 
 def load_exclusion(

@@ -31,7 +31,6 @@ from peaksql.server.engine.constraints import Where, parse_where
 from peaksql.server.engine.exclusion import (
     Exclusion,
     drop_excluded,
-    excluded_condition_ids,
     load_exclusion,
 )
 from peaksql.server.engine.labels import Coverage
@@ -39,6 +38,7 @@ from peaksql.server.engine.n_filter import drop_n_windows
 from peaksql.server.engine.plan_conditions import (
     check_condition_names,
     combine,
+    named_condition_ids,
     selected_condition_ids,
     wanted_condition_ids,
 )
@@ -221,8 +221,7 @@ def _read_catalog(
     if signals is None and spec.conditions:
         wanted = wanted_condition_ids(connection, spec.conditions)
     chosen = combine(wanted, selected_condition_ids(connection, where))
-    check_condition_names(connection, spec.exclude, "exclude")
-    excluded_ids = set(excluded_condition_ids(connection, spec.exclude))
+    excluded_ids = set(named_condition_ids(connection, spec.exclude, "exclude"))
     rows = part_rows(connection, chosen, where.metadata_columns)
     known = rows if wanted is None or chosen == wanted else part_rows(connection, wanted)
     excluded = part_rows(connection, sorted(excluded_ids)) if excluded_ids else []

@@ -64,7 +64,13 @@ def wanted_condition_ids(connection: sa.Connection, names: tuple[str, ...]) -> l
     """Ids of the named conditions (``spec.conditions``), in the order given."""
     if len(set(names)) != len(names):
         raise InvalidArgument("conditions lists a condition twice")
-    check_condition_names(connection, names, "conditions")
+    return named_condition_ids(connection, names, "conditions")
+
+
+def named_condition_ids(connection: sa.Connection, names: Sequence[str], where: str) -> list[int]:
+    """Ids of ``names`` in the order given; NotFound (with a did-you-mean) for unknown ones,
+    saying they came from ``where``."""
+    check_condition_names(connection, names, where)
     found: dict[str, int] = dict(
         connection.execute(
             sa.select(conditions.c.name, conditions.c.id).where(conditions.c.name.in_(names))
