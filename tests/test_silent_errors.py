@@ -54,6 +54,7 @@ def _compile(catalog: tuple[str, Path], **spec: object):  # type: ignore[no-unty
         ({"where": "NOT condition IN ('hart')"}, "'hart' (did you mean 'heart'?)"),
         ({"where": "condition != 'x' OR p_value > 3"}, "in the constraint: 'x' (the catalog has 2"),
         ({"conditions": ("liver", "livr")}, "unknown condition(s) in conditions: 'livr' (did you"),
+        ({"exclude": ("hearts",)}, "unknown condition(s) in exclude: 'hearts' (did you mean"),
     ],
 )
 def test_unknown_condition_names_are_not_found_with_a_did_you_mean(catalog, spec, message) -> None:  # type: ignore[no-untyped-def]
