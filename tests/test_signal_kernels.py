@@ -9,8 +9,13 @@ from hypothesis import strategies as st
 from peaksql.core.label_targets import AGGREGATES, SIGNAL_GAPS, classes_of, evaluate_labels
 from peaksql.core.spec import DatasetSpec
 from peaksql.server.engine.labels import Coverage
-from peaksql.server.engine.signal_columns import Runs
-from peaksql.server.engine.signal_kernels import aggregate_bins, paint_max
+from peaksql.server.engine.signal_columns import Runs, SignalColumns
+from peaksql.server.engine.signal_kernels import (
+    RUNS_PER_BUCKET,
+    bucket_index,
+    index_shift,
+    paint_max,
+)
 from tests import reference as ref
 
 SPAN = 400
@@ -26,29 +31,87 @@ def tracks(draw):  # type: ignore[no-untyped-def]
     return runs
 
 
+def _columns(tracks_by_column: list[dict[int, list]]) -> SignalColumns:
+    """Signal columns over runs drawn per (column, assembly); assembly a's region starts at
+    plan base a * SPAN, so window starts in [a * SPAN, (a + 1) * SPAN) lie on assembly a."""
+    tracks = []
+    for by_assembly in tracks_by_column:
+        column = {}
+        for a, runs in by_assembly.items():
+            array = np.array(runs, dtype=np.float64).reshape(-1, 3)
+            column[a] = Runs.of(
+                array[:, 0].astype(np.int64), array[:, 1].astype(np.int64), array[:, 2]
+            )
+        tracks.append(column)
+    names = [f"c{i}" for i in range(len(tracks))]
+    columns = SignalColumns(names, tracks, np.arange(len(tracks)), [None] * len(tracks))
+    regions = np.arange(2, dtype=np.int64)
+    columns.bind(regions * SPAN, np.zeros(2, np.int64), regions)
+    return columns
+
+
+def _painted(runs: list) -> np.ndarray:
+    return ref.paint_signal(
+        [("c", int(a), int(b), float(np.float32(v))) for a, b, v in runs], "c", SPAN
+    )
+
+
 @settings(max_examples=150, deadline=None)
 @given(
-    tracks(),
+    st.lists(
+        st.dictionaries(st.sampled_from([0, 1]), tracks(), max_size=2), min_size=1, max_size=3
+    ),
     st.sampled_from(AGGREGATES),
     st.sampled_from(SIGNAL_GAPS),
     st.sampled_from([1, 2, 5, 10, 50]),
-    st.lists(st.integers(0, SPAN - 100), min_size=1, max_size=5),
+    st.lists(
+        st.tuples(st.sampled_from([0, 1]), st.integers(0, SPAN - 100)), min_size=1, max_size=6
+    ),
 )
-def test_aggregate_bins_equals_painted(runs, aggregate, gaps, bin_size, starts) -> None:  # type: ignore[no-untyped-def]
-    array = np.array(runs, dtype=np.float64).reshape(-1, 3)
-    track = Runs.of(array[:, 0].astype(np.int64), array[:, 1].astype(np.int64), array[:, 2])
-    positions = np.array(starts, dtype=np.int64)
-    out = np.empty((positions.size, 100 // bin_size), np.float32)
-    aggregate_bins(
-        track.starts, track.ends, track.values, track.cum_sum, track.cum_len, positions,
-        100, bin_size, AGGREGATES.index(aggregate), SIGNAL_GAPS.index(gaps), out,
-    )  # fmt: skip
-    per_base = ref.paint_signal(
-        [("c", int(a), int(b), float(np.float32(v))) for a, b, v in runs], "c", SPAN
-    )
-    for i, s in enumerate(starts):
-        want = ref.aggregate_signal(per_base, s, 100, bin_size, aggregate, gaps)
-        np.testing.assert_allclose(out[i], want, rtol=1e-5, atol=1e-4)
+def test_signal_columns_equal_painted(tracks_by_column, aggregate, gaps, bin_size, windows) -> None:  # type: ignore[no-untyped-def]
+    """Every column of a batch in one kernel call, windows on two assemblies, a column
+    missing from an assembly filled by the gap rule: each bin against per-base painting."""
+    columns = _columns(tracks_by_column)
+    starts = np.array([a * SPAN + s for a, s in windows], dtype=np.int64)
+    out = columns.signal(starts, 100, bin_size, aggregate, gaps)
+    assert out.shape == (len(windows), len(tracks_by_column), 100 // bin_size)
+    for c, by_assembly in enumerate(tracks_by_column):
+        for i, (a, s) in enumerate(windows):
+            if a not in by_assembly:
+                fill = 0.0 if aggregate == "coverage" or gaps == "zero" else np.nan
+                np.testing.assert_array_equal(out[i, c], np.full(100 // bin_size, fill, np.float32))
+                continue
+            want = ref.aggregate_signal(_painted(by_assembly[a]), s, 100, bin_size, aggregate, gaps)
+            np.testing.assert_allclose(out[i, c], want, rtol=1e-5, atol=1e-4)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(1, 40), st.integers(0, 30)), min_size=0, max_size=200),
+    st.integers(0, 12),
+    st.lists(st.integers(-5, 6000), min_size=1, max_size=20),
+)
+def test_bucket_index_finds_the_first_run_ending_after(gaps_and_lengths, shift, xs) -> None:  # type: ignore[no-untyped-def]
+    """``first[x >> shift]`` never passes k(x), the first run ending after x (which a
+    forward scan then finds): any shift, dense or sparse runs, positions past the end."""
+    ends = np.cumsum([g + n for g, n in gaps_and_lengths]).astype(np.int64)
+    first = bucket_index(ends, shift)
+    if ends.size:
+        assert first.shape[0] == (int(ends[-1]) >> shift) + 1
+    for x in xs:
+        k = int(np.searchsorted(ends, x, side="right"))
+        b = max(x, 0) >> shift
+        if b < first.shape[0]:
+            assert first[b] == np.searchsorted(ends, b << shift, side="right") <= k
+        else:
+            assert k == ends.size
+
+
+def test_index_shift_gives_about_the_bucket_size() -> None:
+    shift = index_shift(3_000_000, 3_100_000_000)
+    buckets = 3_100_000_000 >> shift
+    assert RUNS_PER_BUCKET / 2 <= 3_000_000 / buckets <= RUNS_PER_BUCKET
+    assert index_shift(0, 100) == 0
 
 
 @settings(max_examples=100, deadline=None)

@@ -27,28 +27,11 @@ from peaksql.server.catalog.interval_store import IntervalStore
 from peaksql.server.catalog.schema import assemblies, chromosomes, conditions, signal_tracks
 from peaksql.server.catalog.signal_store import open_track
 from peaksql.server.engine import signal_kernels as sk
+from peaksql.server.engine.signal_runs import Runs, kernel_tracks
 from peaksql.server.engine.store_rows import chromosome_tables, part_rows
 
 #: Name suffix of a stranded pair's columns.
 STRAND_SUFFIX = {"+": ":+", "-": ":-"}
-
-
-@dataclass
-class Runs:
-    """Arrays of one track (memory maps of the store, or runs built from intervals)."""
-
-    starts: np.ndarray
-    ends: np.ndarray
-    values: np.ndarray
-    cum_sum: np.ndarray
-    cum_len: np.ndarray
-
-    @classmethod
-    def of(cls, starts: np.ndarray, ends: np.ndarray, values: np.ndarray) -> Runs:
-        lengths = ends - starts
-        cum_sum = np.concatenate([[0.0], np.cumsum(values.astype(np.float64) * lengths)])
-        cum_len = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
-        return cls(starts, ends, values.astype(np.float32), cum_sum, cum_len)
 
 
 @dataclass
@@ -62,6 +45,7 @@ class SignalColumns:
     region_bases: np.ndarray = field(default_factory=lambda: np.zeros(1, np.int64))
     region_store_offsets: np.ndarray = field(default_factory=lambda: np.zeros(1, np.int64))
     region_assembly: np.ndarray = field(default_factory=lambda: np.zeros(1, np.int64))
+    _kernel_tracks: tuple[Any, np.ndarray] | None = field(default=None, repr=False)
 
     @property
     def num_columns(self) -> int:
@@ -77,26 +61,20 @@ class SignalColumns:
     ) -> np.ndarray:
         """(B, C, length // bin_size) float32: ``aggregate`` per bin under the gap rule."""
         window_starts = np.ascontiguousarray(window_starts, dtype=np.int64)
-        agg, gap = AGGREGATES.index(aggregate), SIGNAL_GAPS.index(gaps)
         positions, assembly = self._positions(window_starts)
-        bins = length // bin_size
-        out = np.empty((window_starts.shape[0], self.num_columns, bins), dtype=np.float32)
-        single = assembly.size == 0 or bool((assembly == assembly[0]).all())
-        for c, by_assembly in enumerate(self.tracks):
-            for a in [int(assembly[0])] if single and assembly.size else np.unique(assembly):
-                rows: Any = slice(None) if single else np.flatnonzero(assembly == a)
-                runs = by_assembly.get(int(a))
-                if runs is None:
-                    out[rows, c] = 0.0 if agg == sk.COVERAGE or gap == sk.ZERO else np.nan
-                    continue
-                part = out[:, c] if single else np.empty((int(rows.size), bins), np.float32)
-                sk.aggregate_bins(
-                    runs.starts, runs.ends, runs.values, runs.cum_sum, runs.cum_len,
-                    positions[rows], length, bin_size, agg, gap, part,
-                )  # fmt: skip
-                if not single:
-                    out[rows, c] = part
+        out = np.empty((window_starts.shape[0], self.num_columns, length // bin_size), np.float32)
+        if self._kernel_tracks is None:  # once per plan (a race builds it twice, harmlessly)
+            self._kernel_tracks = kernel_tracks(self.tracks, self._num_assemblies())
+        tracks, present = self._kernel_tracks
+        sk.aggregate_columns(
+            tracks, present, positions, np.ascontiguousarray(assembly, dtype=np.int64),
+            bin_size, AGGREGATES.index(aggregate), SIGNAL_GAPS.index(gaps), out,
+        )  # fmt: skip
         return out
+
+    def _num_assemblies(self) -> int:
+        stored = [a for by_assembly in self.tracks for a in by_assembly]
+        return max([int(self.region_assembly.max(initial=0)), *stored]) + 1
 
     def covered(self, window_starts: np.ndarray, length: int) -> np.ndarray:
         """Bases with data per window and column, (B, C) int64."""
@@ -125,6 +103,7 @@ class SignalColumns:
         """Take the plan's region geometry (plan coordinates -> assembly positions)."""
         self.region_bases, self.region_store_offsets = bases, store_offsets
         self.region_assembly = assembly
+        self._kernel_tracks = None
 
 
 def _track_rows(connection: sa.Connection, names: list[str] | None) -> list[sa.Row]:
@@ -171,9 +150,7 @@ def select_signal_columns(
             continue
         column = name + STRAND_SUFFIX.get(strand, "")
         track = open_track(data_dir, path)
-        tracks.setdefault(column, {})[plan_assembly[assembly]] = Runs(
-            track.starts, track.ends, track.values, track.cum_sum, track.cum_len
-        )
+        tracks.setdefault(column, {})[plan_assembly[assembly]] = Runs.of_track(track)
         stats.setdefault(column, []).append(track.summary(chrom_index.get(assembly, [])))
     names = _column_names(spec.conditions, sorted(tracks))
     for name in names:

@@ -7,13 +7,25 @@ over bases below ``x`` and ``k(x)`` = the first run ending after ``x``::
 
     F(x) = cum_sum[k(x)] + values[k(x)] * max(0, x - starts[k(x)])
 
-so the sum (and, with ``cum_len``, the covered length) of any range is two searches. The bins
-of a window are consecutive: one binary search finds the window's first run, each further
-bin boundary is a galloping search forward from the last. max and min walk the runs of the
-bin. Every kernel releases the GIL and is cached on disk (see ``jit``).
+so the sum (and, with ``cum_len``, the covered length) of any range needs ``k`` at its ends.
+
+Finding ``k``. A window's first run comes from a bucket index (``bucket_index``):
+``first[b] = k(b << shift)``, with ``shift`` chosen so a bucket spans about
+``RUNS_PER_BUCKET`` runs; a lookup is one read and a short forward scan, where a binary
+search of a genome-scale track is ~26 dependent reads that miss the cache. Bin boundaries
+are consecutive: each next ``k`` is found forward from the last, by a scan when a bin spans
+one or two runs, else by a branch-free binary search of a few times the runs a bin spans
+(``_search_width``), galloping past that. max and min walk the runs of the bin.
+
+``aggregate_columns`` fills a whole batch, every column, in one call: the tracks travel as
+one numba typed list of array tuples (``signal_runs.kernel_tracks``, built once per plan),
+so a batch pays one dispatch, not one per column. Kernels release the GIL and are cached
+on disk (``jit``).
 """
 
 from __future__ import annotations
+
+import math
 
 import numba
 import numpy as np
@@ -25,11 +37,45 @@ from peaksql.server.engine.kernels import first_greater
 MEAN, SUM, MAX, MIN, COVERAGE = 0, 1, 2, 3, 4
 #: Gap codes (the order of ``label_targets.SIGNAL_GAPS``).
 ZERO, NAN, SKIP = 0, 1, 2
+#: Runs per bucket of the index: its size is 8 / (36 * RUNS_PER_BUCKET) of the track's.
+RUNS_PER_BUCKET = 32
+#: Runs scanned one by one before galloping.
+LINEAR_STEPS = 8
+
+
+def index_shift(num_runs: int, span: int) -> int:
+    """log2 of the bucket width giving between half and all of ``RUNS_PER_BUCKET`` runs a
+    bucket on average (the index takes at most 16 / 36 / RUNS_PER_BUCKET of the track)."""
+    if num_runs == 0 or span <= 0:
+        return 0
+    return max(0, math.floor(math.log2(span * RUNS_PER_BUCKET / num_runs)))
+
+
+@kernel
+def bucket_index(ends: np.ndarray, shift: int) -> np.ndarray:
+    """``first[b]`` = the first run ending after ``b << shift``, for every bucket up to the
+    last run's end (positions past it have no run: ``k`` = the number of runs)."""
+    n = ends.shape[0]
+    if n == 0:
+        return np.zeros(1, dtype=np.int64)
+    first = np.empty((ends[n - 1] >> shift) + 1, dtype=np.int64)
+    k = 0
+    for b in range(first.shape[0]):
+        x = b << shift
+        while k < n and ends[k] <= x:
+            k += 1
+        first[b] = k
+    return first
 
 
 @numba.njit(inline="always")
 def _advance(ends: np.ndarray, k: int, n: int, x: int) -> int:
-    """First j >= k with ends[j] > x (n if none), galloping from k."""
+    """First j >= k with ends[j] > x (n if none): a short scan, then galloping."""
+    stop = min(k + LINEAR_STEPS, n)
+    while k < stop:
+        if ends[k] > x:
+            return k
+        k += 1
     lo = k
     hi = k
     step = 1
@@ -41,11 +87,60 @@ def _advance(ends: np.ndarray, k: int, n: int, x: int) -> int:
 
 
 @numba.njit(inline="always")
+def _next(ends: np.ndarray, k: int, n: int, x: int, width: int) -> int:
+    """k(x) from k <= k(x): a branch-free binary search of ``[k, k + width)`` when the
+    answer lies there (``width``: a power of two, 0 to scan), else ``_advance``."""
+    if width and k + width <= n and ends[k + width - 1] > x:
+        step = width >> 1
+        while step:
+            k = k + step if ends[k + step - 1] <= x else k
+            step >>= 1
+        return k
+    return _advance(ends, k, n, x)
+
+
+@numba.njit(inline="always")
+def _search_width(starts: np.ndarray, ends: np.ndarray, bin_size: int) -> int:
+    """0 (scan run by run) when a bin spans under two runs on average, else the power of
+    two above twice the runs a bin spans (a scan mispredicts once a run; a binary search
+    costs a few loads, with no branch to mispredict)."""
+    n = starts.shape[0]
+    if n == 0:
+        return 0
+    per_bin = bin_size * n / max(ends[n - 1] - starts[0], 1)
+    if per_bin < 2.0:
+        return 0
+    width = 4
+    while width < 2.0 * per_bin and width < 1024:
+        width *= 2
+    return width
+
+
+@numba.njit(inline="always")
+def _locate(ends: np.ndarray, first: np.ndarray, shift: int, x: int) -> int:
+    """k(x) through the bucket index."""
+    b = max(x, 0) >> shift
+    if b >= first.shape[0]:
+        return ends.shape[0]
+    return _advance(ends, first[b], ends.shape[0], x)
+
+
+@numba.njit(inline="always")
 def _below(starts, values, cum_sum, cum_len, k: int, n: int, x: int) -> tuple:
     """(sum of values, covered bases) below x, given k = k(x)."""
     if k >= n or starts[k] >= x:
         return cum_sum[k], cum_len[k]
     return cum_sum[k] + values[k] * (x - starts[k]), cum_len[k] + (x - starts[k])
+
+
+@numba.njit(inline="always")
+def _sum_below(starts, ends, values, cum_sum, k: int, n: int, x: int) -> float:
+    """The sum of values below x, given k = k(x) and n > 0, without a branch: the run
+    clamped to [0, n - 1] and the overlap to [0, its length] (k = n: x is past the last
+    run, whose whole length counts, which gives cum_sum[n])."""
+    kk = min(k, n - 1)
+    start = starts[kk]
+    return cum_sum[kk] + values[kk] * min(max(x - start, 0), ends[kk] - start)
 
 
 @numba.njit(inline="always")
@@ -80,37 +175,84 @@ def _finish(agg: int, gaps: int, total: float, cov: int, extreme: float, size: i
     return extreme
 
 
+@numba.njit(inline="always")
+def _window(
+    starts, ends, values, cum_sum, cum_len, first, shift, lo, bin_size, width, agg, gaps, out, i, c
+):
+    """Bins of one window of one track into ``out[i, c, :]``."""
+    n = starts.shape[0]
+    extremes = agg in (MAX, MIN)
+    k = _locate(ends, first, shift, lo)
+    f_lo, c_lo = _below(starts, values, cum_sum, cum_len, k, n, lo)
+    for b in range(out.shape[2]):
+        hi = lo + bin_size
+        extreme = np.nan
+        if extremes:
+            extreme = _extreme(starts, ends, values, k, n, lo, hi, agg == MAX)
+        k = _advance(ends, k, n, hi)
+        f_hi, c_hi = _below(starts, values, cum_sum, cum_len, k, n, hi)
+        out[i, c, b] = _finish(agg, gaps, f_hi - f_lo, c_hi - c_lo, extreme, bin_size)
+        lo, f_lo, c_lo = hi, f_hi, c_hi
+
+
+@numba.njit(inline="always")
+def _sum_window(starts, ends, values, cum_sum, first, shift, lo, bin_size, width, scale, out, i, c):
+    """Sums of the bins of one window (times ``scale``: 1 for sum, 1 / bin_size for mean
+    with gaps as 0) into ``out[i, c, :]``: the common case, three arrays and no branch
+    on the aggregate."""
+    n = starts.shape[0]
+    if n == 0:
+        out[i, c, :] = 0.0
+        return
+    k = _locate(ends, first, shift, lo)
+    f_lo = _sum_below(starts, ends, values, cum_sum, k, n, lo)
+    for b in range(out.shape[2]):
+        hi = lo + bin_size
+        k = _next(ends, k, n, hi, width)
+        f_hi = _sum_below(starts, ends, values, cum_sum, k, n, hi)
+        out[i, c, b] = (f_hi - f_lo) * scale
+        lo, f_lo = hi, f_hi
+
+
 @kernel
-def aggregate_bins(
-    starts: np.ndarray,
-    ends: np.ndarray,
-    values: np.ndarray,
-    cum_sum: np.ndarray,
-    cum_len: np.ndarray,
+def aggregate_columns(
+    tracks,  # numba typed list of (starts, ends, values, cum_sum, cum_len, first, shift)
+    present: np.ndarray,
     positions: np.ndarray,
-    length: int,
+    assembly: np.ndarray,
     bin_size: int,
     agg: int,
     gaps: int,
     out: np.ndarray,
 ) -> None:
-    """``out[i, b]`` = aggregate of bin b of ``[positions[i], positions[i] + length)``."""
-    n = starts.shape[0]
-    bins = length // bin_size
-    extremes = agg in (MAX, MIN)
-    for i in range(positions.shape[0]):
-        lo = positions[i]
-        k = first_greater(ends, 0, n, lo)
-        f_lo, c_lo = _below(starts, values, cum_sum, cum_len, k, n, lo)
-        for b in range(bins):
-            hi = lo + bin_size
-            extreme = np.nan
-            if extremes:
-                extreme = _extreme(starts, ends, values, k, n, lo, hi, agg == MAX)
-            k = _advance(ends, k, n, hi)
-            f_hi, c_hi = _below(starts, values, cum_sum, cum_len, k, n, hi)
-            out[i, b] = _finish(agg, gaps, f_hi - f_lo, c_hi - c_lo, extreme, bin_size)
-            lo, f_lo, c_lo = hi, f_hi, c_hi
+    """``out[i, c, b]`` = aggregate of bin b of window i (from ``positions[i]``) of column c.
+
+    Track t = c * A + a is column c on assembly a (A = ``len(present) // C``); a column
+    without a track on the window's assembly gets 0 (coverage, gaps zero) or NaN.
+    """
+    num_columns = out.shape[1]
+    num_assemblies = present.shape[0] // num_columns
+    fill = 0.0 if agg == COVERAGE or gaps == ZERO else np.nan
+    simple = gaps == ZERO and agg in (MEAN, SUM)
+    scale = 1.0 / bin_size if agg == MEAN else 1.0
+    for c in range(num_columns):
+        for a in range(num_assemblies):
+            t = c * num_assemblies + a
+            if not present[t]:
+                for i in range(positions.shape[0]):
+                    if assembly[i] == a:
+                        out[i, c, :] = fill
+                continue
+            s, e, v, cs, cl, f, shift = tracks[t]
+            width = _search_width(s, e, bin_size)
+            for i in range(positions.shape[0]):
+                if assembly[i] != a:
+                    continue
+                lo = positions[i]
+                if simple:
+                    _sum_window(s, e, v, cs, f, shift, lo, bin_size, width, scale, out, i, c)
+                else:
+                    _window(s, e, v, cs, cl, f, shift, lo, bin_size, width, agg, gaps, out, i, c)
 
 
 @kernel

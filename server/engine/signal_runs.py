@@ -1,0 +1,97 @@
+"""A plan's signal tracks as the kernels take them: ``Runs`` and the typed-list arguments.
+
+``Runs`` is one track's arrays (memory maps of ``signal_store``, or runs painted from peak
+intervals) with its bucket index (``signal_kernels.bucket_index``). A stored track's index
+is built once per process and shared by every plan. ``kernel_tracks`` lays a plan's tracks
+out as ``signal_kernels.aggregate_columns`` takes them: one typed list per array, every
+entry a read-only contiguous view of one dtype (numba types a list by its first entry).
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from dataclasses import dataclass
+from typing import Any
+
+import numba
+import numpy as np
+
+from peaksql.server.catalog.signal_store import SignalTrack
+from peaksql.server.engine import signal_kernels as sk
+
+
+@dataclass
+class Runs:
+    """Arrays of one track (memory maps of the store, or runs built from intervals) and its
+    bucket index (``signal_kernels.bucket_index``: ``first``, ``shift``)."""
+
+    starts: np.ndarray
+    ends: np.ndarray
+    values: np.ndarray
+    cum_sum: np.ndarray
+    cum_len: np.ndarray
+    first: np.ndarray
+    shift: int
+
+    @classmethod
+    def of(cls, starts: np.ndarray, ends: np.ndarray, values: np.ndarray) -> Runs:
+        """Runs with their prefix sums and index (peak conditions served as signal)."""
+        lengths = ends - starts
+        cum_sum = np.concatenate([[0.0], np.cumsum(values.astype(np.float64) * lengths)])
+        cum_len = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+        starts, ends = starts.astype(np.int64), ends.astype(np.int64)
+        return cls(starts, ends, values.astype(np.float32), cum_sum, cum_len, *_index(ends))
+
+    @classmethod
+    def of_track(cls, track: SignalTrack) -> Runs:
+        """A stored track's memory maps; its index is built once per process (a pass over
+        ``ends``, about a thousandth of the track's bytes), then shared by every plan."""
+        with _INDEXES_LOCK:
+            found = _INDEXES.get(track)
+        if found is None:
+            found = _index(track.ends)
+            with _INDEXES_LOCK:
+                _INDEXES[track] = found
+        return cls(track.starts, track.ends, track.values, track.cum_sum, track.cum_len, *found)
+
+
+#: Bucket index per open store track (dropped with the track when the store forgets it).
+_INDEXES: weakref.WeakKeyDictionary[SignalTrack, tuple[np.ndarray, int]] = (
+    weakref.WeakKeyDictionary()
+)
+_INDEXES_LOCK = threading.Lock()
+
+
+def _index(ends: np.ndarray) -> tuple[np.ndarray, int]:
+    shift = sk.index_shift(int(ends.shape[0]), int(ends[-1]) if ends.shape[0] else 0)
+    return sk.bucket_index(np.asarray(ends, dtype=np.int64), shift), shift
+
+
+#: Kernel argument types per array of a track (every list entry must be of one type).
+_KERNEL_DTYPES = (np.int64, np.int64, np.float32, np.float64, np.int64, np.int64)
+_NO_RUNS = Runs.of(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float32))
+
+
+def _kernel_array(array: np.ndarray, dtype: type) -> np.ndarray:
+    """A read-only, contiguous ndarray view (memory maps stay maps; one numba type)."""
+    view: np.ndarray = np.ascontiguousarray(np.asarray(array, dtype=dtype)).view()
+    view.flags.writeable = False
+    return view
+
+
+def kernel_tracks(tracks: list[dict[int, Runs]], num_assemblies: int) -> tuple[Any, np.ndarray]:
+    """``aggregate_columns``'s track arguments: a typed list of (starts, ends, values,
+    cum_sum, cum_len, first, shift) indexed by track ``c * num_assemblies + a``, and
+    whether column c has a track on assembly a."""
+    found = numba.typed.List()
+    present = np.zeros(len(tracks) * num_assemblies, dtype=np.bool_)
+    for c, by_assembly in enumerate(tracks):
+        for a in range(num_assemblies):
+            runs = by_assembly.get(a)
+            present[c * num_assemblies + a] = runs is not None
+            runs = runs or _NO_RUNS
+            arrays = (runs.starts, runs.ends, runs.values, runs.cum_sum, runs.cum_len, runs.first)
+            views = (_kernel_array(x, t) for x, t in zip(arrays, _KERNEL_DTYPES, strict=True))
+            found.append((*views, np.int64(runs.shift)))
+    return found, present
