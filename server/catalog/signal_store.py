@@ -43,6 +43,10 @@ FILES: dict[str, str] = {
     "cum_sum": "<f8",
     "cum_len": "<i8",
 }
+#: Bases per zoom cell: ``zoom.bin`` holds float32 sums of value x overlap per cell,
+#: chromosome by chromosome (optional: tracks written without geometry have none).
+ZOOM_BASES = 32
+ZOOM_FILE = "zoom"
 
 
 def store_root(data_dir: Path) -> Path:
@@ -79,6 +83,14 @@ class SignalTrack:
         }
         sizes = {name: self.num_runs + (name.startswith("cum_")) for name in FILES}
         self.arrays = {name: _map(path / f"{name}.bin", FILES[name], sizes[name]) for name in FILES}
+        zoom = meta.get("zoom") if meta.get("zoom", {}).get("bases") == ZOOM_BASES else None
+        #: chromosome index -> (first cell, chromosome offset, cells) in ``zoom``
+        self.zoom_chromosomes: dict[int, tuple[int, int, int]] = {
+            int(index): (int(a), int(b), int(c))
+            for index, (a, b, c) in (zoom or {}).get("chromosomes", {}).items()
+        }
+        cells = sum(c for _, _, c in self.zoom_chromosomes.values())
+        self.zoom = _map(path / f"{ZOOM_FILE}.bin", "<f4", cells)
 
     def __getattr__(self, name: str) -> np.ndarray:
         arrays = self.__dict__.get("arrays", {})

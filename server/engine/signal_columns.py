@@ -52,23 +52,28 @@ class SignalColumns:
         return len(self.names)
 
     def _positions(self, window_starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per window: its assembly position and its region."""
         region = np.searchsorted(self.region_bases, window_starts, side="right") - 1
         positions = self.region_store_offsets[region] + (window_starts - self.region_bases[region])
-        return positions, self.region_assembly[region]
+        return positions, region
 
     def signal(
         self, window_starts: np.ndarray, length: int, bin_size: int, aggregate: str, gaps: str
     ) -> np.ndarray:
         """(B, C, length // bin_size) float32: ``aggregate`` per bin under the gap rule."""
         window_starts = np.ascontiguousarray(window_starts, dtype=np.int64)
-        positions, assembly = self._positions(window_starts)
+        positions, region = self._positions(window_starts)
         out = np.empty((window_starts.shape[0], self.num_columns, length // bin_size), np.float32)
         if self._kernel_tracks is None:  # once per plan (a race builds it twice, harmlessly)
-            self._kernel_tracks = kernel_tracks(self.tracks, self._num_assemblies())
+            self._kernel_tracks = kernel_tracks(
+                self.tracks, self._num_assemblies(), self.region_store_offsets,
+                self.region_assembly,
+            )  # fmt: skip
         tracks, present = self._kernel_tracks
         sk.aggregate_columns(
-            tracks, present, positions, np.ascontiguousarray(assembly, dtype=np.int64),
-            bin_size, AGGREGATES.index(aggregate), SIGNAL_GAPS.index(gaps), out,
+            tracks, present, positions, np.ascontiguousarray(region, dtype=np.int64),
+            np.ascontiguousarray(self.region_assembly, dtype=np.int64), bin_size,
+            AGGREGATES.index(aggregate), SIGNAL_GAPS.index(gaps), out,
         )  # fmt: skip
         return out
 

@@ -30,6 +30,7 @@ import math
 import numba
 import numpy as np
 
+from peaksql.server.catalog.signal_store import ZOOM_BASES
 from peaksql.server.engine.jit import kernel
 from peaksql.server.engine.kernels import first_greater
 
@@ -214,42 +215,72 @@ def _sum_window(starts, ends, values, cum_sum, first, shift, lo, bin_size, width
         lo, f_lo = hi, f_hi
 
 
+@numba.njit(inline="always")
+def _zoom_start(zoom_regions: np.ndarray, region: int, lo: int, span: int) -> int:
+    """The zoom cell where a window ``[lo, lo + span)`` of ``region`` starts, or -1 when it
+    does not start on a cell boundary or its chromosome has no cells here."""
+    first, offset, cells = zoom_regions[region, 0], zoom_regions[region, 1], zoom_regions[region, 2]
+    rel = lo - offset
+    if first < 0 or rel < 0 or rel % ZOOM_BASES or rel + span > cells * ZOOM_BASES:
+        return -1
+    return first + rel // ZOOM_BASES
+
+
+@numba.njit(inline="always")
+def _zoom_window(zoom, cell: int, per_bin: int, scale: float, out, i: int, c: int) -> None:
+    """Bins of ``per_bin`` consecutive zoom cells from ``cell``: one sequential read."""
+    for b in range(out.shape[2]):
+        total = 0.0
+        for q in range(cell + b * per_bin, cell + (b + 1) * per_bin):
+            total += zoom[q]
+        out[i, c, b] = total * scale
+
+
 @kernel
 def aggregate_columns(
-    tracks,  # numba typed list of (starts, ends, values, cum_sum, cum_len, first, shift)
+    tracks,  # typed list: (starts, ends, values, cum_sum, cum_len, first, shift, zoom, regions)
     present: np.ndarray,
     positions: np.ndarray,
-    assembly: np.ndarray,
+    regions: np.ndarray,
+    region_assembly: np.ndarray,
     bin_size: int,
     agg: int,
     gaps: int,
     out: np.ndarray,
 ) -> None:
-    """``out[i, c, b]`` = aggregate of bin b of window i (from ``positions[i]``) of column c.
+    """``out[i, c, b]`` = aggregate of bin b of window i (from ``positions[i]``, in plan
+    region ``regions[i]``) of column c.
 
     Track t = c * A + a is column c on assembly a (A = ``len(present) // C``); a column
-    without a track on the window's assembly gets 0 (coverage, gaps zero) or NaN.
+    without a track on the window's assembly gets 0 (coverage, gaps zero) or NaN. A mean or
+    sum with gaps as 0, in bins of whole zoom cells, of a window starting on a cell of its
+    chromosome, adds zoom cells instead of searching runs.
     """
     num_columns = out.shape[1]
     num_assemblies = present.shape[0] // num_columns
     fill = 0.0 if agg == COVERAGE or gaps == ZERO else np.nan
     simple = gaps == ZERO and agg in (MEAN, SUM)
+    zoomed = simple and bin_size % ZOOM_BASES == 0
     scale = 1.0 / bin_size if agg == MEAN else 1.0
+    span = bin_size * out.shape[2]
     for c in range(num_columns):
         for a in range(num_assemblies):
             t = c * num_assemblies + a
             if not present[t]:
                 for i in range(positions.shape[0]):
-                    if assembly[i] == a:
+                    if region_assembly[regions[i]] == a:
                         out[i, c, :] = fill
                 continue
-            s, e, v, cs, cl, f, shift = tracks[t]
+            s, e, v, cs, cl, f, shift, zoom, zoom_regions = tracks[t]
             width = _search_width(s, e, bin_size)
             for i in range(positions.shape[0]):
-                if assembly[i] != a:
+                if region_assembly[regions[i]] != a:
                     continue
                 lo = positions[i]
-                if simple:
+                cell = _zoom_start(zoom_regions, regions[i], lo, span) if zoomed else -1
+                if cell >= 0:
+                    _zoom_window(zoom, cell, bin_size // ZOOM_BASES, scale, out, i, c)
+                elif simple:
                     _sum_window(s, e, v, cs, f, shift, lo, bin_size, width, scale, out, i, c)
                 else:
                     _window(s, e, v, cs, cl, f, shift, lo, bin_size, width, agg, gaps, out, i, c)

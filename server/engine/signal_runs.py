@@ -11,20 +11,22 @@ from __future__ import annotations
 
 import threading
 import weakref
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numba
 import numpy as np
 
-from peaksql.server.catalog.signal_store import SignalTrack
+from peaksql.server.catalog.signal_store import ZOOM_BASES, SignalTrack
 from peaksql.server.engine import signal_kernels as sk
 
 
 @dataclass
 class Runs:
-    """Arrays of one track (memory maps of the store, or runs built from intervals) and its
-    bucket index (``signal_kernels.bucket_index``: ``first``, ``shift``)."""
+    """Arrays of one track (memory maps of the store, or runs built from intervals), its
+    bucket index (``signal_kernels.bucket_index``: ``first``, ``shift``) and, for stored
+    tracks with them, its zoom cells (``signal_store.ZOOM_BASES``-bp sums) and where each
+    chromosome's cells begin (``zoom_chromosomes``: offset -> (first cell, cells))."""
 
     starts: np.ndarray
     ends: np.ndarray
@@ -33,6 +35,25 @@ class Runs:
     cum_len: np.ndarray
     first: np.ndarray
     shift: int
+    zoom: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
+    zoom_chromosomes: dict[int, tuple[int, int]] = field(default_factory=dict)
+
+    def zoom_regions(self, offsets: np.ndarray, on_assembly: np.ndarray) -> np.ndarray:
+        """(R, 3) int64 per plan region: (first cell of the region's chromosome, chromosome
+        offset, cells), or first cell -1 where the region has no zoom cells here (another
+        assembly, or a track without zoom). A region lies in the chromosome whose offset is
+        the largest at or below the region's store offset."""
+        out = np.full((offsets.shape[0], 3), -1, dtype=np.int64)
+        if not self.zoom_chromosomes:
+            return out
+        starts = np.array(sorted(self.zoom_chromosomes), dtype=np.int64)
+        found = np.searchsorted(starts, offsets, side="right") - 1
+        for r in np.flatnonzero(on_assembly & (found >= 0)):
+            offset = int(starts[found[r]])
+            first, cells = self.zoom_chromosomes[offset]
+            if offsets[r] < offset + cells * ZOOM_BASES:
+                out[r] = (first, offset, cells)
+        return out
 
     @classmethod
     def of(cls, starts: np.ndarray, ends: np.ndarray, values: np.ndarray) -> Runs:
@@ -53,7 +74,9 @@ class Runs:
             found = _index(track.ends)
             with _INDEXES_LOCK:
                 _INDEXES[track] = found
-        return cls(track.starts, track.ends, track.values, track.cum_sum, track.cum_len, *found)
+        zoom = {offset: (first, cells) for first, offset, cells in track.zoom_chromosomes.values()}
+        arrays = (track.starts, track.ends, track.values, track.cum_sum, track.cum_len)
+        return cls(*arrays, *found, zoom=track.zoom, zoom_chromosomes=zoom)
 
 
 #: Bucket index per open store track (dropped with the track when the store forgets it).
@@ -80,10 +103,16 @@ def _kernel_array(array: np.ndarray, dtype: type) -> np.ndarray:
     return view
 
 
-def kernel_tracks(tracks: list[dict[int, Runs]], num_assemblies: int) -> tuple[Any, np.ndarray]:
+def kernel_tracks(
+    tracks: list[dict[int, Runs]],
+    num_assemblies: int,
+    region_offsets: np.ndarray,
+    region_assembly: np.ndarray,
+) -> tuple[Any, np.ndarray]:
     """``aggregate_columns``'s track arguments: a typed list of (starts, ends, values,
-    cum_sum, cum_len, first, shift) indexed by track ``c * num_assemblies + a``, and
-    whether column c has a track on assembly a."""
+    cum_sum, cum_len, first, shift, zoom, zoom regions) indexed by track
+    ``c * num_assemblies + a``, and whether column c has a track on assembly a. Regions are
+    the plan's (their store offsets and assemblies)."""
     found = numba.typed.List()
     present = np.zeros(len(tracks) * num_assemblies, dtype=np.bool_)
     for c, by_assembly in enumerate(tracks):
@@ -93,5 +122,7 @@ def kernel_tracks(tracks: list[dict[int, Runs]], num_assemblies: int) -> tuple[A
             runs = runs or _NO_RUNS
             arrays = (runs.starts, runs.ends, runs.values, runs.cum_sum, runs.cum_len, runs.first)
             views = (_kernel_array(x, t) for x, t in zip(arrays, _KERNEL_DTYPES, strict=True))
-            found.append((*views, np.int64(runs.shift)))
+            regions = runs.zoom_regions(region_offsets, region_assembly == a)
+            zoom = _kernel_array(runs.zoom, np.float32)
+            found.append((*views, np.int64(runs.shift), zoom, regions))
     return found, present
