@@ -10,8 +10,9 @@ Visibility. The catalog's ``signal_tracks`` rows are the only tracks a reader op
 ingest writes a track under ``.staging-*``, fsyncs it, renames it into place and only then
 commits its row; a removal commits the deletion of the rows first and deletes the folders
 after. A folder with no committed row (a crash in between) is an orphan, swept by
-``sweep_orphans`` at the next signal ingest, under an exclusive ``flock`` of
-``signals/.lock`` while writers hold it shared (the protocol of the interval store).
+``sweep_orphans`` at the next signal ingest or ``peaksql migrate``, only under an exclusive
+``flock`` of ``signals/.lock`` while writers hold it shared, so an ingest in flight is never
+swept (the protocol of the interval store).
 """
 
 from __future__ import annotations
@@ -132,14 +133,25 @@ def open_track(data_dir: Path, name: str) -> SignalTrack:
 
 
 @contextmanager
-def store_lock(data_dir: Path, exclusive: bool) -> Iterator[None]:
-    """``flock`` of ``signals/.lock``: shared for writers, exclusive for the sweep."""
+def store_lock(data_dir: Path, exclusive: bool) -> Iterator[bool]:
+    """``flock`` of ``signals/.lock``: shared while writing tracks, exclusive to sweep.
+
+    ``exclusive`` tries without waiting and yields whether it got the lock (a writer at work
+    holds it shared); the kernel releases it when a process dies, even by SIGKILL.
+    """
     root = store_root(data_dir)
     root.mkdir(parents=True, exist_ok=True)
     with open(root / LOCK_FILE, "a+b") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        got = True
+        if exclusive:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                got = False
+        else:
+            fcntl.flock(handle, fcntl.LOCK_SH)
         try:
-            yield
+            yield got
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
@@ -153,13 +165,16 @@ def delete_tracks(data_dir: Path, names: list[str]) -> None:
 
 
 def sweep_orphans(engine: sa.Engine, data_dir: Path) -> list[str]:
-    """Delete folders with no committed ``signal_tracks`` row (staging ones included)."""
+    """Delete folders with no committed ``signal_tracks`` row (staging ones included), unless
+    another writer is at work (it holds the lock shared); returns what was deleted."""
     root = store_root(data_dir)
     if not root.is_dir():
         return []
-    with store_lock(data_dir, exclusive=True):
+    with store_lock(data_dir, exclusive=True) as alone:
+        if not alone:
+            return []
         with engine.connect() as connection:
             known = set(connection.scalars(sa.select(signal_tracks.c.path)))
         orphans = [p.name for p in root.iterdir() if p.is_dir() and p.name not in known]
         delete_tracks(data_dir, orphans)
-    return orphans
+    return sorted(orphans)

@@ -46,6 +46,7 @@ def _cmd_add_assembly(args: argparse.Namespace) -> None:
 
 def _cmd_add_data(args: argparse.Namespace) -> None:
     from peaksql.server.catalog.interval_store import bind_data_dir
+    from peaksql.server.ingest.formats import is_signal_format
     from peaksql.server.ingest.intervals import add_data_files
     from peaksql.server.ingest.scratch import sweep
 
@@ -56,7 +57,7 @@ def _cmd_add_data(args: argparse.Namespace) -> None:
     bind_data_dir(engine, data_dir)
     strand = {".": "", None: None}.get(args.strand, args.strand)
     if strand == "+-":
-        _add_pair(args, engine, data_dir)
+        _add_pair(args, engine, data_dir, metadata)
         return
     sweep(data_dir)
     infos = add_data_files(  # one transaction: a bad file stores none of the files
@@ -77,17 +78,30 @@ def _cmd_add_data(args: argparse.Namespace) -> None:
             print(info.note)
         skipped = info.describe_skipped()
         extra = f" (skipped {skipped})" if skipped else ""
-        print(f"added {info.num_intervals:,} intervals to condition {info.condition}{extra}")
+        what = "signal runs" if is_signal_format(info.format) else "intervals"
+        print(f"added {info.num_intervals:,} {what} to condition {info.condition}{extra}")
 
 
-def _add_pair(args: argparse.Namespace, engine: sa.Engine, data_dir: Path) -> None:
+def _add_pair(
+    args: argparse.Namespace, engine: sa.Engine, data_dir: Path, metadata: dict | None
+) -> None:
     """``--strand +-``: two files, the + and the - track of one signal condition."""
     from peaksql.server.ingest.signals import add_stranded_pair
 
     if len(args.files) != 2:
         raise InvalidArgument("--strand +- takes two files: the + track, then the - track")
     plus, minus = args.files
-    runs = add_stranded_pair(engine, plus, minus, args.assembly, args.condition, data_dir=data_dir)
+    runs = add_stranded_pair(
+        engine,
+        plus,
+        minus,
+        args.assembly,
+        args.condition,
+        metadata=metadata,
+        chromosome_aliases=args.chromosome_aliases,
+        skip_unknown_chromosomes=args.skip_unknown_chromosomes,
+        data_dir=data_dir,
+    )
     print(f"added a stranded pair of {runs:,} runs")
 
 
@@ -117,6 +131,7 @@ def _cmd_serve(args: argparse.Namespace) -> None:
 def _cmd_migrate(args: argparse.Namespace) -> None:
     from peaksql.server.catalog.database import open_database, schema_revision
     from peaksql.server.catalog.interval_store import store_root
+    from peaksql.server.catalog.signal_store import sweep_orphans as sweep_signal_orphans
     from peaksql.server.ingest.intervals import sweep_orphans
     from peaksql.server.ingest.scratch import sweep
     from peaksql.server.ingest.store_migration import convert_legacy_intervals
@@ -133,6 +148,9 @@ def _cmd_migrate(args: argparse.Namespace) -> None:
     orphans = sweep_orphans(engine, data_dir) if store_root(data_dir).is_dir() else []
     if orphans:
         print(f"removed {len(orphans)} interval store parts of interrupted ingests or removals")
+    tracks = sweep_signal_orphans(engine, data_dir)
+    if tracks:
+        print(f"removed {len(tracks)} signal tracks of interrupted ingests or removals")
     if args.reader_role:
         from peaksql.server.catalog.roles import grant_read_only
 

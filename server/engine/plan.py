@@ -216,7 +216,7 @@ def _read_catalog(
             if spec.where.strip()
             else "the catalog holds no assembly: add one with 'peaksql add-assembly'"
         )
-    signals = select_signal_columns(connection, store.data_dir, intervals, spec, regions)
+    signals = select_signal_columns(connection, store.data_dir, intervals, spec, regions, where)
     wanted = None
     if signals is None and spec.conditions:
         wanted = wanted_condition_ids(connection, spec.conditions)

@@ -9,7 +9,9 @@ assembly position (``region_store_offsets[region] + start``), the tracks' coordi
 ``signal`` or its ``conditions`` name a signal condition. Columns: a stranded condition
 ``x`` expands to ``x:+`` and ``x:-`` (``strand_partner`` maps each to the other, for
 reverse-complement augmentation); an interval condition serves its ``value`` (bedGraph) or
-``signal_value`` (narrowPeak/broadPeak) as signal, overlaps taking the largest value.
+``signal_value`` (narrowPeak/broadPeak) as signal, overlaps taking the largest value. The
+constraint's condition terms choose the columns, its other interval terms filter an interval
+condition's values and are refused for tracks (``signal_terms``).
 """
 
 from __future__ import annotations
@@ -27,7 +29,9 @@ from peaksql.server.catalog.interval_store import IntervalStore
 from peaksql.server.catalog.schema import assemblies, chromosomes, conditions, signal_tracks
 from peaksql.server.catalog.signal_store import open_track
 from peaksql.server.engine import signal_kernels as sk
-from peaksql.server.engine.signal_runs import Runs, kernel_tracks
+from peaksql.server.engine.constraints import Where
+from peaksql.server.engine.signal_runs import NO_RUNS, Runs, kernel_tracks
+from peaksql.server.engine.signal_terms import kept_intervals, refuse_label_terms, selected_tracks
 from peaksql.server.engine.store_rows import chromosome_tables, part_rows
 
 #: Name suffix of a stranded pair's columns.
@@ -113,7 +117,11 @@ class SignalColumns:
 
 def _track_rows(connection: sa.Connection, names: list[str] | None) -> list[sa.Row]:
     query = sa.select(
-        conditions.c.name, signal_tracks.c.strand, signal_tracks.c.path, assemblies.c.name
+        conditions.c.id.label("condition_id"),
+        conditions.c.name.label("condition"),
+        signal_tracks.c.strand,
+        signal_tracks.c.path,
+        assemblies.c.name.label("assembly"),
     ).select_from(
         signal_tracks.join(conditions).join(
             assemblies, signal_tracks.c.assembly_id == assemblies.c.id
@@ -130,10 +138,12 @@ def select_signal_columns(
     intervals: IntervalStore,
     spec: Any,
     regions: list[sa.Row],
+    where: Where | None = None,
 ) -> SignalColumns | None:
     """The plan's signal columns, or None when the plan is not a signal plan: one whose mode
     is ``signal`` (without ``conditions``: every signal track), or whose ``conditions`` name
-    a signal condition. A boolean mode without ``conditions`` labels interval conditions."""
+    a signal condition. A boolean mode without ``conditions`` labels interval conditions.
+    ``where``'s interval terms choose and filter the columns as ``signal_terms`` says."""
     requested = [n.rsplit(":", 1)[0] if n[-2:] in (":+", ":-") else n for n in spec.conditions]
     if spec.label != "signal" and not requested:
         return None
@@ -146,21 +156,20 @@ def select_signal_columns(
             "columns are signal tracks: use label='signal' (e.g. aggregate='max'), or name "
             "peak conditions in conditions="
         )
+    where = Where() if where is None else where
+    selected = selected_tracks(connection, where, bool(spec.conditions), rows)
+    if not spec.conditions and selected is not None:
+        rows = [row for row in rows if row.condition_id in selected]
     plan_assembly = {r.assembly: i for i, r in enumerate(_unique_stores(regions))}
     chrom_index = _chromosome_indices(connection, regions)
-    tracks: dict[str, dict[int, Runs]] = {}
-    stats: dict[str, list] = {}
-    for name, strand, path, assembly in rows:
-        if assembly not in plan_assembly:
-            continue
-        column = name + STRAND_SUFFIX.get(strand, "")
-        track = open_track(data_dir, path)
-        tracks.setdefault(column, {})[plan_assembly[assembly]] = Runs.of_track(track)
-        stats.setdefault(column, []).append(track.summary(chrom_index.get(assembly, [])))
+    tracks, stats = _open_tracks(data_dir, rows, plan_assembly, chrom_index, selected)
     names = _column_names(spec.conditions, sorted(tracks))
+    refuse_label_terms(where, [name for name in names if name in tracks])
     for name in names:
         if name not in tracks:
-            tracks[name] = _interval_signal(connection, intervals, name, regions, plan_assembly)
+            tracks[name] = _interval_signal(
+                connection, intervals, name, regions, plan_assembly, where, selected
+            )
             stats[name] = [_runs_summary(tracks[name])]
     partner = np.arange(len(names), dtype=np.int64)
     for i, name in enumerate(names):
@@ -170,6 +179,35 @@ def select_signal_columns(
     return SignalColumns(
         names, [tracks[n] for n in names], partner, [_merge(stats[n]) for n in names]
     )
+
+
+def _open_tracks(
+    data_dir: Path,
+    rows: list[sa.Row],
+    plan_assembly: dict[str, int],
+    chrom_index: dict[str, list[int]],
+    selected: set[int] | None,
+) -> tuple[dict[str, dict[int, Runs]], dict[str, list]]:
+    """Column name -> plan assembly -> runs of its track, and each track's summary; a track
+    the condition terms leave out has no runs (its column stays, known, with no data)."""
+    tracks: dict[str, dict[int, Runs]] = {}
+    stats: dict[str, list] = {}
+    for row in rows:
+        if row.assembly not in plan_assembly:
+            continue
+        column = row.condition + STRAND_SUFFIX.get(row.strand, "")
+        by_assembly = tracks.setdefault(column, {})
+        if selected is not None and row.condition_id not in selected:
+            by_assembly[plan_assembly[row.assembly]] = NO_RUNS
+            stats.setdefault(column, [])
+            continue
+        track = open_track(data_dir, row.path)
+        by_assembly[plan_assembly[row.assembly]] = Runs.of_track(track)
+        stats.setdefault(column, []).append(track.summary(chrom_index.get(row.assembly, [])))
+    return tracks, stats
+
+
+#: The runs of a column the condition terms leave out: no data anywhere.
 
 
 def _column_names(requested: tuple[str, ...], stored: list[str]) -> list[str]:
@@ -216,31 +254,40 @@ def _interval_signal(
     name: str,
     regions: list[sa.Row],
     plan_assembly: dict[str, int],
+    where: Where,
+    selected: set[int] | None,
 ) -> dict[int, Runs]:
     """A peak or bedGraph condition's intervals as runs (value, else signal_value), read
-    from its parts in the interval store (positions there are assembly positions)."""
+    from its parts in the interval store (positions there are assembly positions): those
+    the label terms keep, none when the condition terms leave the condition out. An
+    assembly where it has valued intervals has runs, perhaps none (known, no data)."""
     condition_id = connection.scalar(sa.select(conditions.c.id).where(conditions.c.name == name))
     if condition_id is None:
         raise NotFound(f"unknown condition(s): {name}")
-    rows = [r for r in part_rows(connection, [int(condition_id)]) if r.assembly in plan_assembly]
+    chosen = selected is None or int(condition_id) in selected
+    found = part_rows(connection, [int(condition_id)], where.metadata_columns)
+    rows = [r for r in found if r.assembly in plan_assembly]
     tables = chromosome_tables(connection, {r.assembly_id for r in rows}, [r.id for r in regions])
     pieces: dict[int, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = {}
     for row in rows:
-        part = intervals.part(row.path)
+        part, table = intervals.part(row.path), tables[row.assembly_id]
         values = _part_values(part.numeric("value"), part.numeric("signal_value"), part.start)
-        keep = np.flatnonzero((tables[row.assembly_id].region[part.chrom] >= 0) & ~np.isnan(values))
+        valued = (table.region[part.chrom] >= 0) & ~np.isnan(values)
+        if not valued.any():
+            continue
+        kept = kept_intervals(where, part, row, table) if chosen else False
+        keep = np.flatnonzero(valued & kept)
         piece = (part.start[keep], part.end[keep], values[keep])
         pieces.setdefault(plan_assembly[row.assembly], []).append(piece)
     out: dict[int, Runs] = {}
-    for a, found in pieces.items():
-        starts, ends, values = (np.concatenate(column) for column in zip(*found, strict=True))
-        if starts.size == 0:
-            continue
-        order = np.lexsort((values, ends, starts))
-        starts, ends, values = sk.paint_max(
-            starts[order].astype(np.int64), ends[order].astype(np.int64), values[order]
-        )
-        out[a] = Runs.of(starts, ends, values)
+    for a, found_pieces in pieces.items():
+        starts, ends, values = (np.concatenate(c) for c in zip(*found_pieces, strict=True))
+        if starts.size:
+            order = np.lexsort((values, ends, starts))
+            starts, ends, values = sk.paint_max(
+                starts[order].astype(np.int64), ends[order].astype(np.int64), values[order]
+            )
+        out[a] = Runs.of(starts.astype(np.int64), ends.astype(np.int64), values)
     return out
 
 

@@ -93,7 +93,8 @@ def _index(ends: np.ndarray) -> tuple[np.ndarray, int]:
 
 #: Kernel argument types per array of a track (every list entry must be of one type).
 _KERNEL_DTYPES = (np.int64, np.int64, np.float32, np.float64, np.int64, np.int64)
-_NO_RUNS = Runs.of(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float32))
+#: A track with no runs (a column present on an assembly with no data there).
+NO_RUNS = Runs.of(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float32))
 
 
 def _kernel_array(array: np.ndarray, dtype: type) -> np.ndarray:
@@ -119,7 +120,7 @@ def kernel_tracks(
         for a in range(num_assemblies):
             runs = by_assembly.get(a)
             present[c * num_assemblies + a] = runs is not None
-            runs = runs or _NO_RUNS
+            runs = runs or NO_RUNS
             arrays = (runs.starts, runs.ends, runs.values, runs.cum_sum, runs.cum_len, runs.first)
             views = (_kernel_array(x, t) for x, t in zip(arrays, _KERNEL_DTYPES, strict=True))
             regions = runs.zoom_regions(region_offsets, region_assembly == a)

@@ -14,17 +14,26 @@ A name resolves, in this order, to the chromosome that has it as
 
 Resolution is one dict lookup per line, aliases included. With ``skip_unknown`` the lines on
 unknown chromosomes are dropped and counted by name instead of refusing the file.
+
+Every ingest of data resolves names here, interval files and signal tracks (bigWig,
+bedGraph) alike: ``target_assembly`` reads the assembly's chromosomes once per call and
+builds the one ``ChromosomeResolver``.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import sqlalchemy as sa
 
-from peaksql.core.errors import InputFileError
+from peaksql.core.errors import InputFileError, NotFound
+from peaksql.server.catalog import queries
+from peaksql.server.catalog.schema import chromosomes
+from peaksql.server.ingest.reader import IntervalChunk
 from peaksql.server.ingest.text_blocks import clip, normalized_blocks
 
 _PREFIXES = ("chr", "Chr", "CHR")
@@ -137,10 +146,15 @@ class ChromosomeResolver:
             self.index.setdefault(alias, position)
 
     def positions(
-        self, chromosome: list[str], lines: np.ndarray, path: Path, skipped: Counter[str]
+        self,
+        chromosome: list[str],
+        lines: np.ndarray | None,
+        path: Path,
+        skipped: Counter[str],
     ) -> np.ndarray:
         """Position of each name (-1 where skipped, counted in ``skipped``); InputFileError
-        naming the line for an unknown name unless ``skip_unknown``.
+        naming the line for an unknown name unless ``skip_unknown`` (``lines`` None: a binary
+        file such as a bigWig, whose names come from its header, has no lines to name).
         """
         get = self.index.get
         positions = np.fromiter(
@@ -151,7 +165,8 @@ class ChromosomeResolver:
             rows = np.flatnonzero(unknown)
             if not self.skip_unknown:
                 name = chromosome[rows[0]]
-                raise InputFileError(path, int(lines[rows[0]]), self.unknown_message(name))
+                line = None if lines is None else int(lines[rows[0]])
+                raise InputFileError(path, line, self.unknown_message(name))
             skipped.update(chromosome[row] for row in rows)
         return positions
 
@@ -165,8 +180,9 @@ class ChromosomeResolver:
         return f"{message} (it has {shown}{more}){hint}"
 
 
-def describe_skipped(skipped: Counter[str]) -> str:
-    """``12 lines on 3 unknown chromosomes: chrUn_x (7), chrY_y (4), chrZ (1)``."""
+def describe_skipped(skipped: Counter[str], unit: str = "lines") -> str:
+    """``12 lines on 3 unknown chromosomes: chrUn_x (7), chrY_y (4), chrZ (1)`` (``unit``:
+    what was counted, ``runs`` for a bigWig)."""
     total = sum(skipped.values())
     shown = ", ".join(
         f"{clip(name, 60)} ({count:,})" for name, count in skipped.most_common(NUM_HINT_NAMES)
@@ -174,4 +190,57 @@ def describe_skipped(skipped: Counter[str]) -> str:
     more = len(skipped) - NUM_HINT_NAMES
     tail = f" and {more:,} more" if more > 0 else ""
     noun = "chromosome" if len(skipped) == 1 else "chromosomes"
-    return f"{total:,} lines on {len(skipped):,} unknown {noun}: {shown}{tail}"
+    return f"{total:,} {unit} on {len(skipped):,} unknown {noun}: {shown}{tail}"
+
+
+@dataclass(frozen=True)
+class TargetAssembly:
+    """The assembly a call ingests into: id, name resolver, chromosome lengths and offsets
+    in the genome store (both indexed by position in ``resolver.names``)."""
+
+    id: int
+    resolver: ChromosomeResolver
+    lengths: np.ndarray
+    offsets: np.ndarray
+
+
+def target_assembly(
+    connection: sa.Connection,
+    path: Path,
+    assembly: str,
+    alias_file: Path | None,
+    skip_unknown: bool,
+) -> TargetAssembly:
+    """The assembly's id and chromosomes (in id order); NotFound naming the known assemblies."""
+    found = queries.assembly_id(connection, assembly)
+    if found is None:
+        names = queries.assembly_names(connection)
+        known = ", ".join(names) if names else "(none; add a genome first)"
+        raise NotFound(f"{path}: assembly {assembly!r} not found; the assemblies are: {known}")
+    rows = connection.execute(
+        sa.select(chromosomes.c.name, chromosomes.c.length, chromosomes.c.offset)
+        .where(chromosomes.c.assembly_id == found)
+        .order_by(chromosomes.c.id)
+    ).all()
+    resolver = ChromosomeResolver(
+        [row.name for row in rows], assembly, alias_file, skip_unknown=skip_unknown
+    )
+    lengths = np.array([row.length for row in rows], dtype=np.int64)
+    offsets = np.array([row.offset for row in rows], dtype=np.int64)
+    return TargetAssembly(int(found), resolver, lengths, offsets)
+
+
+def check_ends(
+    chunk: IntervalChunk, positions: np.ndarray, target: TargetAssembly, path: Path
+) -> None:
+    """InputFileError naming the line of the first interval past its chromosome's end."""
+    lengths = target.lengths
+    too_long = chunk.end > lengths[positions]
+    if too_long.any():
+        row = int(np.argmax(too_long))
+        raise InputFileError(
+            path,
+            int(chunk.line[row]),
+            f"end {chunk.end[row]} is past the end of {clip(chunk.chromosome[row])} "
+            f"({target.resolver.names[positions[row]]}, length {lengths[positions[row]]})",
+        )

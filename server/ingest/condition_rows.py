@@ -1,13 +1,15 @@
 """Catalog rows of an add-data call: the files and options it checks, condition rows.
 
-``intervals.add_data_files`` checks every file's condition here before reading any file,
-and fills the condition rows inside its one committing transaction.
+``intervals.add_data_files`` (and ``signals.add_signal_files`` for signal tracks) checks
+every file's condition here before reading any file, and fills the condition rows inside
+its one committing transaction; ``DataInfo`` is what each file stored.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +19,32 @@ from sqlalchemy import Connection
 from peaksql.core.errors import AlreadyExists, InvalidArgument
 from peaksql.server.catalog.condition_metadata import metadata_rows, replace_metadata_rows
 from peaksql.server.catalog.schema import conditions
+from peaksql.server.ingest.chromosomes import describe_skipped
 
 _MAX_CONDITION_NAME = 255
+
+
+@dataclass(frozen=True)
+class DataInfo:
+    """What one file stored: ``num_intervals`` counts this file's rows only (a signal
+    track's: its runs).
+
+    ``note`` says how the format was chosen when the content overruled the extension;
+    ``skipped`` counts lines (a bigWig's runs) on unknown chromosomes by name
+    (``skip_unknown_chromosomes``).
+    """
+
+    condition: str
+    num_intervals: int
+    format: str
+    note: str | None = None
+    skipped: Counter[str] = field(default_factory=Counter)
+
+    def describe_skipped(self) -> str | None:
+        """``12 lines on 3 unknown chromosomes: chrUn_x (7), ...``; None if none skipped."""
+        if not self.skipped:
+            return None
+        return describe_skipped(self.skipped, "runs" if self.format == "bigwig" else "lines")
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from peaksql.server.catalog.queries import list_assemblies, list_conditions
 from peaksql.server.ingest.assembly import add_assembly
 from peaksql.server.ingest.intervals import add_data
-from peaksql.server.ingest.signals import add_signal_file
+from peaksql.server.ingest.signals import add_stranded_pair
 
 EXAMPLE_ASSEMBLY = "hg19-chr20-2mb"
 EXAMPLE_CONDITIONS = ("blacklist", "cpg_islands", "ctcf_peaks", "genes", "tf_sites")
@@ -47,16 +47,17 @@ def build_example(engine: sa.Engine, data_dir: Path, *, progress: bool = True) -
     for name, tracks in EXAMPLE_SIGNALS.items():
         if name in present:
             continue
-        for number, (file, strand) in enumerate(tracks):
-            fmt = "bigwig" if file.endswith(".bw") else "bedgraph-signal"
-            add_signal_file(
-                engine,
-                folder / file,
-                EXAMPLE_ASSEMBLY,
-                name,
-                fmt,
-                number > 0,
-                None,
-                strand,
-                data_dir,
-            )
+        if len(tracks) == 2:  # a stranded pair: + then -
+            plus, minus = (folder / file for file, _ in tracks)
+            add_stranded_pair(engine, plus, minus, EXAMPLE_ASSEMBLY, name, data_dir=data_dir)
+            continue
+        file, strand = tracks[0]  # strand "": a bedGraph is read as a signal track too
+        add_data(
+            engine,
+            folder / file,
+            EXAMPLE_ASSEMBLY,
+            name,
+            strand=strand,
+            progress=progress,
+            data_dir=data_dir,
+        )

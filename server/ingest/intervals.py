@@ -17,25 +17,27 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import sqlalchemy as sa
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Engine
 from tqdm import tqdm
 
 from peaksql.core.errors import InputFileError, InvalidArgument, NotFound
-from peaksql.server.catalog import queries
-from peaksql.server.catalog.columns import OPTIONAL_FIELDS
 from peaksql.server.catalog.generation import bump_generation
 from peaksql.server.catalog.interval_store import data_dir_of, delete_parts, sweep, writer_lock
 from peaksql.server.catalog.parts import delete_condition_rows, insert_part
-from peaksql.server.catalog.schema import chromosomes, conditions
+from peaksql.server.catalog.schema import conditions
 from peaksql.server.ingest import formats
-from peaksql.server.ingest.chromosomes import ChromosomeResolver, describe_skipped
+from peaksql.server.ingest.chromosomes import (
+    TargetAssembly,
+    check_ends,
+    describe_skipped,
+    target_assembly,
+)
 from peaksql.server.ingest.condition_rows import (
+    DataInfo,
     IngestFile,
     Options,
     check_condition,
@@ -44,39 +46,11 @@ from peaksql.server.ingest.condition_rows import (
     condition_names,
     refuse_repeated_names,
 )
-from peaksql.server.ingest.reader import IntervalChunk, read_intervals, sniff_format
-from peaksql.server.ingest.signals import add_signal_file
+from peaksql.server.ingest.reader import read_intervals, sniff_format
+from peaksql.server.ingest.signals import add_signal_files
 from peaksql.server.ingest.store_writer import PartBuilder
-from peaksql.server.ingest.text_blocks import clip
 
-
-@dataclass(frozen=True)
-class DataInfo:
-    """What one file stored: ``num_intervals`` counts this file's rows only.
-
-    ``note`` says how the format was chosen when the content overruled the extension;
-    ``skipped`` counts lines on unknown chromosomes by name (``skip_unknown_chromosomes``).
-    """
-
-    condition: str
-    num_intervals: int
-    format: str
-    note: str | None = None
-    skipped: Counter[str] = field(default_factory=Counter)
-
-    def describe_skipped(self) -> str | None:
-        """``12 lines on 3 unknown chromosomes: chrUn_x (7), ...``; None if none skipped."""
-        return describe_skipped(self.skipped) if self.skipped else None
-
-
-@dataclass(frozen=True)
-class _Assembly:
-    """The target assembly's chromosomes: resolver, lengths and genome-store offsets."""
-
-    id: int
-    resolver: ChromosomeResolver
-    lengths: np.ndarray
-    offsets: np.ndarray
+__all__ = ["DataInfo", "add_data", "add_data_files", "remove_condition", "sweep_orphans"]
 
 
 def default_condition(path: str | Path) -> str:
@@ -129,20 +103,20 @@ def add_data_files(
     (default: ``interval_store.data_dir_of``).
 
     Signal formats (bigWig) and files given a ``strand`` (+, -, "") become signal tracks
-    (``signals``), one transaction per file; a call takes signal files or interval files,
-    not both.
+    (``signals``), all of them in one transaction too, their chromosome names resolved the
+    same way; a call takes signal files or interval files, not both.
     """
     options = Options(
         assembly, condition, append, metadata, progress, chunk_lines, skip_unknown_chromosomes
     )
     files = [_checked_file(Path(path), fmt, condition) for path in paths]
+    aliases = None if chromosome_aliases is None else Path(chromosome_aliases)
     if strand is not None or any(formats.is_signal_format(f.format) for f in files):
-        return _add_signal_files(engine, files, options, strand, chromosome_aliases, data_dir)
+        return _add_signal_files(engine, files, options, strand, aliases, data_dir)
     data_dir = data_dir_of(engine, data_dir)
     sweep_orphans(engine, data_dir)
-    aliases = None if chromosome_aliases is None else Path(chromosome_aliases)
     with engine.connect() as connection:
-        target = _target_assembly(connection, files[0].path, options, aliases)
+        target = target_assembly(connection, files[0].path, assembly, aliases, options.skip_unknown)
         for file in files:
             check_condition(connection, file, target.id, options)
     refuse_repeated_names(files, options)
@@ -191,7 +165,7 @@ def _commit(
 
 
 def _read_part(
-    file: IngestFile, target: _Assembly, options: Options
+    file: IngestFile, target: TargetAssembly, options: Options
 ) -> tuple[PartBuilder, DataInfo]:
     """Parse one whole file into a part (InputFileError at the first bad line)."""
     builder = PartBuilder()
@@ -205,9 +179,9 @@ def _read_part(
             positions = target.resolver.positions(chunk.chromosome, chunk.line, path, skipped)
             if skipped and (positions < 0).any():
                 keep = positions >= 0
-                chunk, positions = _select(chunk, keep), positions[keep]
+                chunk, positions = chunk.select(keep), positions[keep]
             if len(chunk):
-                _check_ends(chunk, positions, target, path)
+                check_ends(chunk, positions, target, path)
                 builder.add(chunk, positions, target.offsets)
             bar.update(chunk.file_offset - bar.n)
     if len(builder) == 0:
@@ -223,59 +197,19 @@ def _add_signal_files(
     files: list[IngestFile],
     options: Options,
     strand: str | None,
-    chromosome_aliases: str | Path | None,
+    aliases: Path | None,
     data_dir: Path | None,
 ) -> list[DataInfo]:
-    """Signal files, each a track of its condition (``signals.add_signal_file``)."""
+    """Signal files, each a track of its condition, all in one transaction
+    (``signals.add_signal_files``): a bigWig, or any file given a ``strand``."""
     intervals_too = [f.path for f in files if not formats.is_signal_format(f.format)]
     if strand is None and intervals_too:
         raise InvalidArgument(
             f"{intervals_too[0]}: add signal files (bigWig, or --strand) and interval files "
             "in separate add-data calls"
         )
-    if chromosome_aliases is not None:
-        raise InvalidArgument("--chromosome-aliases is not supported for signal tracks yet")
-    return [
-        add_signal_file(
-            engine,
-            f.path,
-            options.assembly,
-            f.condition,
-            f.format,
-            options.append,
-            options.metadata,
-            strand,
-            data_dir=data_dir,
-        )
-        for f in files
-    ]
-
-
-def _select(chunk: IntervalChunk, keep: np.ndarray) -> IntervalChunk:
-    """The rows of ``chunk`` where ``keep`` is true (lists and arrays alike)."""
-    rows = np.flatnonzero(keep).tolist()
-    changes: dict[str, Any] = {}
-    for name in ("chromosome", "start", "end", "line", *OPTIONAL_FIELDS):
-        values = getattr(chunk, name)
-        if isinstance(values, np.ndarray):
-            changes[name] = values[keep]
-        elif values is not None:
-            changes[name] = [values[row] for row in rows]
-    return replace(chunk, **changes)
-
-
-def _check_ends(chunk: IntervalChunk, positions: np.ndarray, target: _Assembly, path: Path) -> None:
-    """InputFileError naming the line of the first interval past its chromosome's end."""
-    lengths = target.lengths
-    too_long = chunk.end > lengths[positions]
-    if too_long.any():
-        row = int(np.argmax(too_long))
-        raise InputFileError(
-            path,
-            int(chunk.line[row]),
-            f"end {chunk.end[row]} is past the end of {clip(chunk.chromosome[row])} "
-            f"({target.resolver.names[positions[row]]}, length {lengths[positions[row]]})",
-        )
+    strands = [strand or ""] * len(files)
+    return add_signal_files(engine, files, strands, options, aliases, data_dir)
 
 
 def sweep_orphans(engine: Engine, data_dir: Path) -> list[str]:
@@ -306,30 +240,3 @@ def remove_condition(engine: Engine, name: str, *, data_dir: Path | None = None)
     if rows:
         delete_parts(data_dir_of(engine, data_dir), [path for path, _ in rows])
     return int(sum(count for _, count in rows))
-
-
-def _target_assembly(
-    connection: Connection, path: Path, options: Options, aliases: Path | None
-) -> _Assembly:
-    """The assembly's id and chromosomes; NotFound naming the known assemblies."""
-    found = queries.assembly_id(connection, options.assembly)
-    if found is None:
-        names = queries.assembly_names(connection)
-        known = ", ".join(names) if names else "(none; add a genome first)"
-        raise NotFound(
-            f"{path}: assembly {options.assembly!r} not found; the assemblies are: {known}"
-        )
-    rows = connection.execute(
-        sa.select(chromosomes.c.name, chromosomes.c.length, chromosomes.c.offset)
-        .where(chromosomes.c.assembly_id == found)
-        .order_by(chromosomes.c.id)
-    ).all()
-    resolver = ChromosomeResolver(
-        [row.name for row in rows],
-        options.assembly,
-        aliases,
-        skip_unknown=options.skip_unknown,
-    )
-    lengths = np.array([row.length for row in rows], dtype=np.int64)
-    offsets = np.array([row.offset for row in rows], dtype=np.int64)
-    return _Assembly(int(found), resolver, lengths, offsets)

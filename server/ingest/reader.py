@@ -12,9 +12,10 @@ by numpy, and a bad value is located (line, column, text) only after a vectorise
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from itertools import repeat
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -62,6 +63,18 @@ class IntervalChunk:
         present = [name for name in OPTIONAL_FIELDS if getattr(self, name) is not None]
         lines = f"lines {self.line[0]}-{self.line[-1]}" if len(self) else "no lines"
         return f"IntervalChunk({len(self)} intervals, {lines}, columns {present})"
+
+    def select(self, keep: np.ndarray) -> IntervalChunk:
+        """The rows where ``keep`` is true (lists and arrays alike)."""
+        rows = np.flatnonzero(keep).tolist()
+        changes: dict[str, Any] = {}
+        for name in ("chromosome", "start", "end", "line", *OPTIONAL_FIELDS):
+            values = getattr(self, name)
+            if isinstance(values, np.ndarray):
+                changes[name] = values[keep]
+            elif values is not None:
+                changes[name] = [values[row] for row in rows]
+        return replace(self, **changes)
 
 
 _CHUNK_FIELDS = {f.name for f in fields(IntervalChunk)}

@@ -11,13 +11,15 @@ import resource
 import shutil
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import pyBigWig
 
+from peaksql.server.ingest.chromosomes import ChromosomeResolver, TargetAssembly
 from peaksql.server.ingest.signal_writer import TrackWriter
-from peaksql.server.ingest.signals import Chromosomes, read_bigwig
+from peaksql.server.ingest.signals import read_bigwig
 
 GENOME, RUNS, CHROMS = 3_100_000_000, 50_000_000, 24
 
@@ -48,12 +50,13 @@ def main(folder: Path) -> None:
     began = time.perf_counter()
     sizes = write_bigwig(path)
     print(f"wrote {path.stat().st_size / 1e9:.2f} GB bigWig in {time.perf_counter() - began:.0f} s")
-    offsets = np.concatenate([[0], np.cumsum(list(sizes.values()))])
-    chroms = Chromosomes({n: (i, s, int(offsets[i])) for i, (n, s) in enumerate(sizes.items())})
+    offsets = np.concatenate([[0], np.cumsum(list(sizes.values()))])[:-1]
+    lengths = np.array(list(sizes.values()), dtype=np.int64)
+    target = TargetAssembly(0, ChromosomeResolver(list(sizes), "big"), lengths, offsets)
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     began = time.perf_counter()
     writer = TrackWriter(folder / "data")
-    for index, starts, ends, values in read_bigwig(path, chroms):
+    for index, starts, ends, values in read_bigwig(path, target, Counter()):
         writer.append(index, starts, ends, values)
     writer.finish()
     seconds = time.perf_counter() - began
