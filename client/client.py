@@ -62,9 +62,15 @@ class AssemblyInfo:
 
 @dataclass(frozen=True)
 class ConditionInfo:
+    """A condition: ``num_intervals`` counts its intervals, ``num_runs`` the runs of its
+    signal tracks (``num_tracks``: 0 for an interval condition); ``assembly`` names the
+    assemblies it has either on, comma-separated."""
+
     name: str
     assembly: str
     num_intervals: int
+    num_runs: int = 0
+    num_tracks: int = 0
 
 
 def raise_remote(
@@ -327,7 +333,10 @@ class Client:
 
     def conditions(self) -> list[ConditionInfo]:
         response = self.call("ListConditions", pb.ListConditionsRequest())
-        return [ConditionInfo(c.name, c.assembly, c.num_intervals) for c in response.conditions]
+        return [
+            ConditionInfo(c.name, c.assembly, c.num_intervals, c.num_runs, c.num_tracks)
+            for c in response.conditions
+        ]
 
     def describe(self, spec: DatasetSpec, *, count_positives: bool = True) -> Description:
         """What ``spec`` resolves to; ``count_positives=False`` skips the pass over all labels

@@ -148,18 +148,21 @@ def test_sigkill_during_add_data_and_remove_leaves_nothing_half_visible(tmp_path
 
 
 def test_peaksql_migrate_converts_and_sweeps_both(tmp_path: Path, capsys) -> None:
-    """``peaksql migrate``: legacy rows into parts, scratch and store orphans swept."""
+    """``peaksql migrate``: legacy rows into parts, scratch, store and signal orphans swept."""
     from peaksql.server.cli import main
 
     data_dir = _legacy_copy(tmp_path)
     orphan = data_dir / "intervals" / "p-orphan"
     orphan.mkdir(parents=True)
+    track = data_dir / "signals" / ".staging-0123abcd"  # a signal ingest killed mid-write
+    track.mkdir(parents=True)
     (data_dir / "tmp").mkdir(exist_ok=True)
     db = str(data_dir / "catalog.sqlite")
     assert main(["migrate", "--db", db, "--data-dir", str(data_dir)]) == 0
     out = capsys.readouterr().out
     assert "moved the intervals of 3 conditions into the interval store" in out
-    assert not orphan.exists()
+    assert "removed 1 signal tracks of interrupted ingests or removals" in out
+    assert not orphan.exists() and not track.exists()
     engine = open_database(db, data_dir=data_dir)
     with engine.connect() as connection:
         assert connection.scalar(sa.select(sa.func.count()).select_from(intervals)) == 0

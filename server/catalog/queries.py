@@ -9,7 +9,13 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from peaksql.server.catalog.schema import assemblies, chromosomes, conditions, parts
+from peaksql.server.catalog.schema import (
+    assemblies,
+    chromosomes,
+    conditions,
+    parts,
+    signal_tracks,
+)
 
 
 @dataclass(frozen=True)
@@ -76,9 +82,12 @@ def list_assemblies(engine: sa.Engine) -> list[AssemblyRecord]:
 class ConditionInfo:
     """One condition of the catalog, as ``list_conditions`` reports it.
 
-    ``assembly`` names the assemblies it has intervals on, comma-separated and sorted (one
-    name for most conditions); ``assemblies`` the same as a tuple. ``metadata`` is the JSON
-    object given at ingest ({} when none).
+    ``assembly`` names the assemblies it has intervals or signal tracks on, comma-separated
+    and sorted (one name for most conditions); ``assemblies`` the same as a tuple.
+    ``num_intervals`` counts its intervals (parts), ``num_runs`` the runs of its signal
+    tracks and ``num_tracks`` those tracks (a stranded pair is two per assembly): a signal
+    condition has tracks and no intervals. ``metadata`` is the JSON object given at ingest
+    ({} when none).
     """
 
     name: str
@@ -87,52 +96,68 @@ class ConditionInfo:
     source_file: str | None
     metadata: dict[str, Any] = field(default_factory=dict, hash=False)
     assemblies: tuple[str, ...] = ()
+    num_runs: int = 0
+    num_tracks: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         """The listing's fields (``peaksql list --json``): name, assembly, assemblies,
-        num_intervals, metadata."""
+        num_intervals, num_runs, num_tracks, metadata."""
         return {
             "name": self.name,
             "assembly": self.assembly,
             "assemblies": list(self.assemblies),
             "num_intervals": self.num_intervals,
+            "num_runs": self.num_runs,
+            "num_tracks": self.num_tracks,
             "metadata": self.metadata,
         }
 
 
 def list_conditions(engine: sa.Engine) -> list[ConditionInfo]:
-    """Every condition with its assemblies, interval count and metadata, sorted by name."""
-    counts = (
-        sa.select(parts.c.condition_id, sa.func.sum(parts.c.num_intervals).label("num_intervals"))
-        .group_by(parts.c.condition_id)
-        .subquery()
-    )
-    query = (
-        sa.select(
-            conditions.c.id,
-            conditions.c.name,
-            sa.func.coalesce(counts.c.num_intervals, 0),
-            conditions.c.source_file,
-            conditions.c.metadata,
-        )
-        .outerjoin(counts, counts.c.condition_id == conditions.c.id)
-        .order_by(conditions.c.name)
-    )
-    located = (
-        sa.select(parts.c.condition_id, assemblies.c.name)
-        .join(assemblies, assemblies.c.id == parts.c.assembly_id)
-        .distinct()
-    )
+    """Every condition with its assemblies, interval and signal run counts and metadata,
+    sorted by name (assemblies and counts from ``parts`` and ``signal_tracks``)."""
+    query = sa.select(
+        conditions.c.id, conditions.c.name, conditions.c.source_file, conditions.c.metadata
+    ).order_by(conditions.c.name)
     with engine.connect() as connection:
-        on: dict[int, list[str]] = {}
-        for condition_id, assembly in connection.execute(located):
-            on.setdefault(condition_id, []).append(assembly)
+        intervals = _totals(connection, parts, parts.c.num_intervals)
+        runs = _totals(connection, signal_tracks, signal_tracks.c.num_runs)
         infos = []
-        for i, name, num, source, text in connection.execute(query):
-            names = tuple(sorted(on.get(i, [])))
+        for i, name, source, text in connection.execute(query):
+            num_intervals, on_parts, _ = intervals.get(i, (0, (), 0))
+            num_runs, on_tracks, num_tracks = runs.get(i, (0, (), 0))
+            names = tuple(sorted({*on_parts, *on_tracks}))
             metadata = _metadata(text)
-            infos.append(ConditionInfo(name, ",".join(names), int(num), source, metadata, names))
+            infos.append(
+                ConditionInfo(
+                    name,
+                    ",".join(names),
+                    num_intervals,
+                    source,
+                    metadata,
+                    names,
+                    num_runs=num_runs,
+                    num_tracks=num_tracks,
+                )
+            )
         return infos
+
+
+def _totals(
+    connection: sa.Connection, table: sa.Table, count: sa.Column
+) -> dict[int, tuple[int, tuple[str, ...], int]]:
+    """condition id -> (sum of ``count``, assembly names, rows) over ``table`` (parts or
+    signal tracks: each has condition_id and assembly_id)."""
+    query = (
+        sa.select(table.c.condition_id, assemblies.c.name, sa.func.sum(count), sa.func.count())
+        .join(assemblies, assemblies.c.id == table.c.assembly_id)
+        .group_by(table.c.condition_id, assemblies.c.name)
+    )
+    found: dict[int, tuple[int, tuple[str, ...], int]] = {}
+    for condition_id, assembly, total, rows in connection.execute(query):
+        before, names, num_rows = found.get(condition_id, (0, (), 0))
+        found[condition_id] = (before + int(total), (*names, assembly), num_rows + int(rows))
+    return found
 
 
 def _metadata(text: str | None) -> dict[str, Any]:

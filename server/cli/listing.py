@@ -1,5 +1,6 @@
 """``peaksql list``: assemblies and conditions in aligned columns, or JSON with everything.
 
+A condition shows its interval count, or for a signal condition the runs of its tracks.
 Condition metadata (the JSON given to ``add-data --metadata``) is shown compactly, cut to
 :data:`METADATA_WIDTH` characters unless ``-v``; ``-v`` also lists each assembly's
 chromosomes. ``--json`` carries the metadata as JSON objects and every chromosome.
@@ -61,6 +62,8 @@ def listing_json(
                 "name": c.name,
                 "assembly": c.assembly,
                 "num_intervals": c.num_intervals,
+                "num_runs": c.num_runs,
+                "num_tracks": c.num_tracks,
                 "metadata": metadata.get(c.name),
                 "source_file": c.source_file,
             }
@@ -91,12 +94,20 @@ def listing_lines(
         lines.append("no conditions yet: peaksql add-data FILE --assembly NAME")
         return lines
     lines.append("conditions:")
-    rows = [
-        (c.name, c.assembly, c.num_intervals, _metadata_text(metadata.get(c.name), verbose))
+    cells = [
+        (c.name, c.assembly, *_counts(c), _metadata_text(metadata.get(c.name), verbose))
         for c in conds
     ]
-    lines += format_table(("name", "assembly", "intervals", "metadata"), rows)
+    lines += format_table(("name", "assembly", "intervals", "signal runs", "metadata"), cells)
     return lines
+
+
+def _counts(condition: ConditionInfo) -> tuple[int | None, int | None]:
+    """The intervals and signal runs cells: a signal condition shows the runs of its tracks
+    and no interval count, an interval condition the other way round."""
+    if not condition.num_tracks:
+        return condition.num_intervals, None
+    return condition.num_intervals or None, condition.num_runs
 
 
 def cmd_list(args: argparse.Namespace) -> None:

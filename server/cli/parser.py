@@ -169,8 +169,8 @@ def _list_command(commands: Commands) -> None:
         "list",
         help="list assemblies and conditions",
         description="List the catalog's assemblies (species, chromosomes, length) and "
-        "conditions (assembly, interval count, metadata) in aligned columns. Reads only: a "
-        "data dir without a catalog is an error, not a new empty catalog.",
+        "conditions (assembly, interval count or signal runs, metadata) in aligned columns. "
+        "Reads only: a data dir without a catalog is an error, not a new empty catalog.",
     )
     p.add_argument("--json", action="store_true", help="machine-readable output, metadata included")
     p.add_argument(

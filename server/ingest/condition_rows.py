@@ -160,5 +160,5 @@ def _metadata_text(metadata: dict[str, Any] | None) -> str | None:
 def _refuse_taken(file: IngestFile) -> None:
     raise AlreadyExists(
         f"{file.path}: condition {file.condition!r} already exists; pass append=True "
-        "(--append) to add these intervals to it, or choose another condition name"
+        "(--append) to add this file's data to it, or choose another condition name"
     )

@@ -141,6 +141,8 @@ class PeakSQLServicer:
                     num_intervals=c.num_intervals,
                     metadata=json.dumps(c.metadata, sort_keys=True) if c.metadata else "",
                     assemblies=c.assemblies,
+                    num_runs=c.num_runs,
+                    num_tracks=c.num_tracks,
                 )
                 for c in found
             ]

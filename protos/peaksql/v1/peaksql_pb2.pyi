@@ -208,18 +208,22 @@ class ListConditionsRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class Condition(_message.Message):
-    __slots__ = ("name", "assembly", "num_intervals", "metadata", "assemblies")
+    __slots__ = ("name", "assembly", "num_intervals", "metadata", "assemblies", "num_runs", "num_tracks")
     NAME_FIELD_NUMBER: _ClassVar[int]
     ASSEMBLY_FIELD_NUMBER: _ClassVar[int]
     NUM_INTERVALS_FIELD_NUMBER: _ClassVar[int]
     METADATA_FIELD_NUMBER: _ClassVar[int]
     ASSEMBLIES_FIELD_NUMBER: _ClassVar[int]
+    NUM_RUNS_FIELD_NUMBER: _ClassVar[int]
+    NUM_TRACKS_FIELD_NUMBER: _ClassVar[int]
     name: str
     assembly: str
     num_intervals: int
     metadata: str
     assemblies: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, name: _Optional[str] = ..., assembly: _Optional[str] = ..., num_intervals: _Optional[int] = ..., metadata: _Optional[str] = ..., assemblies: _Optional[_Iterable[str]] = ...) -> None: ...
+    num_runs: int
+    num_tracks: int
+    def __init__(self, name: _Optional[str] = ..., assembly: _Optional[str] = ..., num_intervals: _Optional[int] = ..., metadata: _Optional[str] = ..., assemblies: _Optional[_Iterable[str]] = ..., num_runs: _Optional[int] = ..., num_tracks: _Optional[int] = ...) -> None: ...
 
 class ListConditionsResponse(_message.Message):
     __slots__ = ("conditions",)
