@@ -23,7 +23,9 @@ import pytest
 from peaksql import Client
 from peaksql.core.spec import DatasetSpec
 from peaksql.server.catalog.database import open_database
+from peaksql.server.engine.batches import build_batch
 from peaksql.server.ingest.assembly import add_assembly
+from peaksql.server.rpc.messages import batch_bytes, batch_message
 from peaksql.server.rpc.streams import TURN_BYTES, Chunks, FairScheduler, chunk_bytes
 from peaksql.v1 import peaksql_pb2 as pb
 from tests.conftest import EXAMPLE_DIR
@@ -32,6 +34,12 @@ from tests.servers import Reference, ServerProcess, build_catalog
 
 #: 2 Mbp at stride 1, 2 kbp windows: a stream far longer than any socket buffer.
 BIG = DatasetSpec(seq_length=2000, stride=1, where="assembly = 'big'")
+SPECS = (
+    DatasetSpec(seq_length=201, stride=150, label="any"),
+    DatasetSpec(seq_length=201, stride=90, label="fraction", fraction=0.3),
+    DatasetSpec(seq_length=201, random=40, label="summit", inner_range=101, seed=3),
+    DatasetSpec(seq_length=200, stride=70, label="per_base", reverse_complement="both"),
+)
 
 
 @pytest.fixture(scope="module")
@@ -45,6 +53,25 @@ def catalog(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
     add_assembly(engine, data_dir, EXAMPLE_DIR / "genome.fa", "big", progress=False)
     engine.dispose()
     return db, data_dir
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.label)
+def test_stream_bytes_parse_to_the_batch_message(catalog: tuple[str, Path], spec) -> None:  # type: ignore[no-untyped-def]
+    reference = Reference(*catalog)
+    try:
+        plan = reference.plan(spec)
+        batches = [
+            *reference.batches(spec, 7, shuffle=True, seed=1),
+            build_batch(plan, np.arange(min(5, plan.num_windows))),  # no cursor
+        ]
+        for batch in batches:
+            for coordinates in (False, True):
+                want = batch_message(batch, spec.seq_length, coordinates)
+                got = pb.Batch.FromString(batch_bytes(batch, spec.seq_length, coordinates))
+                assert got == want
+                assert got.labels.dtype and got.sequences
+    finally:
+        reference.close()
 
 
 def test_a_long_stream_of_one_window_batches_arrives_whole_and_in_order(

@@ -19,47 +19,17 @@ import numpy as np
 
 from peaksql.core.errors import InvalidArgument, ResourceExhausted
 from peaksql.core.spec import DatasetSpec
-from peaksql.core.wire import pack_labels
 from peaksql.server.catalog.queries import list_assemblies, list_conditions
-from peaksql.server.engine.batches import BatchData, build_batch, iter_batches
+from peaksql.server.engine.batches import build_batch, iter_batches
 from peaksql.server.engine.dataset_engine import DatasetEngine
 from peaksql.server.engine.epochs import EpochSummary, epoch_summary
 from peaksql.server.engine.order import Cursor
 from peaksql.server.engine.plan import Plan
 from peaksql.server.engine.signal_columns import label_column_messages
+from peaksql.server.rpc.messages import batch_bytes, batch_message
 from peaksql.server.rpc.streams import FairScheduler, in_thread, serve_stream
 from peaksql.server.rpc.validate import check
 from peaksql.v1 import peaksql_pb2 as pb
-
-
-def batch_message(batch: BatchData, seq_length: int, include_coordinates: bool) -> pb.Batch:
-    """Encode a built batch as its wire message (one bytes field per array)."""
-    data, shape, dtype = pack_labels(batch.labels)
-    message = pb.Batch(
-        sequences=batch.sequences.tobytes(),
-        batch_size=batch.batch_size,
-        seq_length=seq_length,
-        labels=pb.Tensor(data=data, shape=shape, dtype=dtype),
-    )
-    if include_coordinates:
-        message.coordinates.window_index = batch.window_indices.astype("<i8").tobytes()
-        message.coordinates.region_index = batch.regions.astype("<i8").tobytes()
-        message.coordinates.start = batch.starts.astype("<i8").tobytes()
-        if batch.strands is not None:
-            message.coordinates.strand = batch.strands.astype(np.uint8).tobytes()
-    if batch.cursor is not None:
-        c = batch.cursor
-        message.cursor.CopyFrom(
-            pb.Cursor(
-                epoch=c.epoch,
-                rank=c.rank,
-                world_size=c.world_size,
-                delivered=c.delivered,
-                offset=c.offset,
-            )
-        )
-    return message
-
 
 #: Describe waits for positive counts at most this fraction of the call's remaining deadline...
 POSITIVES_WAIT_FRACTION = 0.5
@@ -188,7 +158,7 @@ class PeakSQLServicer:
 
     @staticmethod
     def _messages(plan: Plan, request: pb.StreamRequest) -> Iterator[bytes]:
-        """The stream's messages, serialized (on the batch pool, with their batches)."""
+        """The stream's messages, serialized (``messages.batch_bytes``)."""
         c = request.cursor
         cursor = Cursor(c.epoch, c.rank, c.world_size or 1, c.delivered, c.offset)
         batches = iter_batches(
@@ -201,9 +171,7 @@ class PeakSQLServicer:
             max_batches=request.max_batches,
         )
         return (
-            batch_message(
-                batch, plan.spec.seq_length, request.include_coordinates
-            ).SerializeToString()
+            batch_bytes(batch, plan.spec.seq_length, request.include_coordinates)
             for batch in batches
         )
 

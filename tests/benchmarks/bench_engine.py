@@ -23,7 +23,7 @@ from peaksql.server.catalog.genome_store import GenomeStore
 from peaksql.server.engine.batches import gather_sequences, iter_batches, label_windows
 from peaksql.server.engine.order import Cursor, positions_for, window_indices
 from peaksql.server.engine.plan import Plan, compile_plan
-from peaksql.server.rpc.service import batch_message
+from peaksql.server.rpc.messages import batch_message
 from peaksql.v1 import peaksql_pb2 as pb
 from tests.benchmarks.common import SEED, Row, Shape, Stopwatch
 from tests.benchmarks.data import Catalog
