@@ -1,6 +1,6 @@
 """Open streams cost no thread: batches are built on a bounded pool, shared fairly by bytes.
 
-    FairScheduler.run(caller, chunks) -> [serialized Batch, ...] -> IdleLimit.write each
+    FairScheduler.run(caller, Chunks) -> [serialized Batch, ...] -> IdleLimit.write_all
 
 A stream is an asyncio task (``serve_stream``). It asks ``FairScheduler.run`` for a turn on
 the pool; the scheduler runs at most ``workers`` builds at a time on its thread pool (numba
@@ -164,6 +164,8 @@ async def serve_stream(
         chunks.stopped = True
         if writing is not None and not writing.done():
             writing.cancel()
+        elif writing is not None and not writing.cancelled():
+            writing.exception()  # seen: the error that ends the stream is the one raised here
         idle.close()
 
 
