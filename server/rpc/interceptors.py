@@ -5,7 +5,7 @@ handler_call_details, streaming)``; ``streaming`` says whether the response is a
 Every behaviour is a coroutine function: a unary one returns its response, a streaming one
 sends with ``await context.write(message)`` (an async-generator behaviour is turned into
 such a writer first), so that the one place a stream waits for its client is a ``write``
-that the stream can bound in time (``streams.send``).
+that the stream can bound in time (``streams.IdleLimit``).
 
 Most interceptors only say what surrounds a call: ``scope`` is an async context manager
 around the whole call (for a stream, from its start to its end, cancellation included), and

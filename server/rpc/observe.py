@@ -116,7 +116,7 @@ class _StreamCounter:
         self.bytes = 0
 
     def __call__(self, message: Any) -> None:
-        size = message.ByteSize()
+        size = len(message) if isinstance(message, bytes) else message.ByteSize()
         self.batches += 1
         self.bytes += size
         self.metrics.batches.inc()

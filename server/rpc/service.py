@@ -3,14 +3,13 @@
 request -> validate.check -> DatasetSpec -> DatasetEngine.plan (constraint parsed once,
         PlanCache.get) -> iter_batches / build_batch -> Batch message
 Nothing here blocks the event loop: catalog queries and plans run on the ``requests`` thread
-pool, each batch of a stream on the ``FairScheduler``'s pool (``streams``), one batch built
-ahead of the one being sent. Domain errors propagate as exceptions;
+pool, a stream's batches in chunks on the ``FairScheduler``'s pool (``streams``), the next
+chunk built while one is written. Domain errors propagate as exceptions;
 ``interceptors.ErrorInterceptor`` turns them into statuses.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor
@@ -20,47 +19,17 @@ import numpy as np
 
 from peaksql.core.errors import InvalidArgument, ResourceExhausted
 from peaksql.core.spec import DatasetSpec
-from peaksql.core.wire import pack_labels
 from peaksql.server.catalog.queries import list_assemblies, list_conditions
-from peaksql.server.engine.batches import BatchData, build_batch, iter_batches
+from peaksql.server.engine.batches import build_batch, iter_batches
 from peaksql.server.engine.dataset_engine import DatasetEngine
 from peaksql.server.engine.epochs import EpochSummary, epoch_summary
 from peaksql.server.engine.order import Cursor
 from peaksql.server.engine.plan import Plan
 from peaksql.server.engine.signal_columns import label_column_messages
-from peaksql.server.rpc.streams import FairScheduler, in_thread, send
+from peaksql.server.rpc.messages import batch_bytes, batch_message
+from peaksql.server.rpc.streams import FairScheduler, in_thread, serve_stream
 from peaksql.server.rpc.validate import check
 from peaksql.v1 import peaksql_pb2 as pb
-
-
-def batch_message(batch: BatchData, seq_length: int, include_coordinates: bool) -> pb.Batch:
-    """Encode a built batch as its wire message (one bytes field per array)."""
-    data, shape, dtype = pack_labels(batch.labels)
-    message = pb.Batch(
-        sequences=batch.sequences.tobytes(),
-        batch_size=batch.batch_size,
-        seq_length=seq_length,
-        labels=pb.Tensor(data=data, shape=shape, dtype=dtype),
-    )
-    if include_coordinates:
-        message.coordinates.window_index = batch.window_indices.astype("<i8").tobytes()
-        message.coordinates.region_index = batch.regions.astype("<i8").tobytes()
-        message.coordinates.start = batch.starts.astype("<i8").tobytes()
-        if batch.strands is not None:
-            message.coordinates.strand = batch.strands.astype(np.uint8).tobytes()
-    if batch.cursor is not None:
-        c = batch.cursor
-        message.cursor.CopyFrom(
-            pb.Cursor(
-                epoch=c.epoch,
-                rank=c.rank,
-                world_size=c.world_size,
-                delivered=c.delivered,
-                offset=c.offset,
-            )
-        )
-    return message
-
 
 #: Describe waits for positive counts at most this fraction of the call's remaining deadline...
 POSITIVES_WAIT_FRACTION = 0.5
@@ -78,14 +47,6 @@ def positives_wait(context: Any) -> float:
 
 def _spec(message: pb.DatasetSpec) -> DatasetSpec:
     return DatasetSpec.from_proto(message)
-
-
-def _next(batches: Iterator[pb.Batch]) -> pb.Batch | None:
-    return next(batches, None)
-
-
-def _size(message: pb.Batch | None) -> int:
-    return 0 if message is None else message.ByteSize()
 
 
 class PeakSQLServicer:
@@ -186,31 +147,20 @@ class PeakSQLServicer:
     async def StreamBatches(self, request: Any, context: Any) -> None:
         plan = await self._run(self.engine.plan, _spec(check(request).spec))
         self.engine.check_batch(plan, request.batch_size)
-        messages = self._messages(plan, request)
         caller = self.identify(context.invocation_metadata(), context.peer())
         self._open[caller] = self._open.get(caller, 0) + 1
-        sending: asyncio.Future[None] | None = None
-        try:  # batch k + 1 is built while batch k is written
-            while (
-                message := await self.scheduler.run(caller, _next, messages, cost=_size)
-            ) is not None:
-                if sending is not None:
-                    await sending
-                if context.done():  # cancelled (a cancellation wait_for swallowed, too)
-                    return
-                sending = asyncio.ensure_future(send(context, message, self.idle_seconds))
-            if sending is not None:
-                await sending
+        try:
+            messages = self._messages(plan, request)
+            await serve_stream(self.scheduler, caller, messages, context, self.idle_seconds)
         finally:
-            if sending is not None and not sending.done():
-                sending.cancel()
             self._open[caller] -= 1
             if self._open[caller] == 0:
                 del self._open[caller]
                 self.scheduler.forget(caller)
 
     @staticmethod
-    def _messages(plan: Plan, request: pb.StreamRequest) -> Iterator[pb.Batch]:
+    def _messages(plan: Plan, request: pb.StreamRequest) -> Iterator[bytes]:
+        """The stream's messages, serialized (``messages.batch_bytes``)."""
         c = request.cursor
         cursor = Cursor(c.epoch, c.rank, c.world_size or 1, c.delivered, c.offset)
         batches = iter_batches(
@@ -223,7 +173,7 @@ class PeakSQLServicer:
             max_batches=request.max_batches,
         )
         return (
-            batch_message(batch, plan.spec.seq_length, request.include_coordinates)
+            batch_bytes(batch, plan.spec.seq_length, request.include_coordinates)
             for batch in batches
         )
 

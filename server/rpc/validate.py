@@ -51,6 +51,11 @@ def deserializer(message_class: type[Message]) -> Callable[[bytes], Any]:
     return parse
 
 
+def _serialized(message: Any) -> bytes:
+    """A streamed message as it goes out: streams serialize on the batch pool (``streams``)."""
+    return message if isinstance(message, bytes) else message.SerializeToString()
+
+
 def method_handlers(servicer: Any) -> grpc.GenericRpcHandler:
     """The PeakSQL service's handlers on ``servicer``, with ``deserializer`` for requests."""
     handlers = {}
@@ -65,7 +70,9 @@ def method_handlers(servicer: Any) -> grpc.GenericRpcHandler:
         handlers[method.name] = make(
             getattr(servicer, method.name),
             request_deserializer=deserializer(request_class),
-            response_serializer=response_class.SerializeToString,
+            response_serializer=(
+                _serialized if method.server_streaming else response_class.SerializeToString
+            ),
         )
     return grpc.method_handlers_generic_handler(SERVICE.full_name, handlers)
 
