@@ -10,7 +10,7 @@ length-delimited fields here and the rest is serialized by protobuf:
     key(sequences) len | sequences | key(labels) len | key(data) len | data | shape, dtype
     | batch_size, seq_length, coordinates, cursor
 
-``pb.Batch.FromString(batch_bytes(b, ...)) == batch_message(b, ...)`` (tests/test_service.py).
+``pb.Batch.FromString(batch_bytes(b, ...)) == batch_message(b, ...)`` (tests/test_stream_turns.py).
 """
 
 from __future__ import annotations
