@@ -55,7 +55,7 @@ def main(folder: Path) -> None:
     target = TargetAssembly(0, ChromosomeResolver(list(sizes), "big"), lengths, offsets)
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     began = time.perf_counter()
-    writer = TrackWriter(folder / "data")
+    writer = TrackWriter(folder / "data", (offsets, lengths))  # with zoom cells, as add-data
     for index, starts, ends, values in read_bigwig(path, target, Counter()):
         writer.append(index, starts, ends, values)
     writer.finish()
