@@ -56,6 +56,7 @@ from peaksql.server.catalog.database import (
 from peaksql.server.catalog.genome_store import GenomeStore
 from peaksql.server.config import ServerConfig, TLSConfig
 from peaksql.server.engine.dataset_engine import DatasetEngine
+from peaksql.server.rpc.allocator import reuse_message_buffers
 from peaksql.server.rpc.auth import AuthInterceptor, TokenStore, make_identify
 from peaksql.server.rpc.catalog_health import DatabaseProbe, make_translate
 from peaksql.server.rpc.interceptors import ErrorInterceptor, Interceptor
@@ -210,6 +211,7 @@ def server_credentials(tls: TLSConfig) -> grpc.ServerCredentials:
 
 def serve(config: ServerConfig) -> RunningServer:
     """Open the catalog, start the server on ``config.host:config.port`` (0: any free port)."""
+    reuse_message_buffers()
     metrics = Metrics()
     engine = DatasetEngine(
         open_catalog(config),
