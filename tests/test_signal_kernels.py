@@ -8,14 +8,15 @@ from hypothesis import strategies as st
 
 from peaksql.core.label_targets import AGGREGATES, SIGNAL_GAPS, classes_of, evaluate_labels
 from peaksql.core.spec import DatasetSpec
-from peaksql.server.engine.labels import Coverage
-from peaksql.server.engine.signal_columns import Runs, SignalColumns
-from peaksql.server.engine.signal_kernels import (
+from peaksql.server.catalog.signal_store import (
     RUNS_PER_BUCKET,
     bucket_index,
+    bucket_index_of_chunks,
     index_shift,
-    paint_max,
 )
+from peaksql.server.engine.labels import Coverage
+from peaksql.server.engine.signal_columns import Runs, SignalColumns
+from peaksql.server.engine.signal_kernels import paint_max
 from tests import reference as ref
 
 SPAN = 400
@@ -87,24 +88,37 @@ def test_signal_columns_equal_painted(tracks_by_column, aggregate, gaps, bin_siz
 
 @settings(max_examples=100, deadline=None)
 @given(
-    st.lists(st.tuples(st.integers(1, 40), st.integers(0, 30)), min_size=0, max_size=200),
-    st.integers(0, 12),
-    st.lists(st.integers(-5, 6000), min_size=1, max_size=20),
+    st.lists(st.tuples(st.integers(1, 4000), st.integers(0, 30)), min_size=0, max_size=200),
+    st.lists(st.integers(-5, 900_000), min_size=1, max_size=20),
 )
-def test_bucket_index_finds_the_first_run_ending_after(gaps_and_lengths, shift, xs) -> None:  # type: ignore[no-untyped-def]
-    """``first[x >> shift]`` never passes k(x), the first run ending after x (which a
-    forward scan then finds): any shift, dense or sparse runs, positions past the end."""
+def test_bucket_index_is_the_first_run_ending_after_each_bucket(gaps_and_lengths, xs) -> None:  # type: ignore[no-untyped-def]
+    """Every bucket b: the runs before ``first[b]`` end at or before ``b << shift``, run
+    ``first[b]`` ends after it; a position past the last bucket is past every run."""
     ends = np.cumsum([g + n for g, n in gaps_and_lengths]).astype(np.int64)
-    first = bucket_index(ends, shift)
+    first, shift = bucket_index(ends)
     if ends.size:
         assert first.shape[0] == (int(ends[-1]) >> shift) + 1
+    for b, k in enumerate(first.tolist()):
+        assert (ends[:k] <= b << shift).all() and (k == ends.size or ends[k] > b << shift)
     for x in xs:
-        k = int(np.searchsorted(ends, x, side="right"))
-        b = max(x, 0) >> shift
-        if b < first.shape[0]:
-            assert first[b] == np.searchsorted(ends, b << shift, side="right") <= k
-        else:
-            assert k == ends.size
+        if max(x, 0) >> shift >= first.shape[0]:
+            assert (ends <= x).all()
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.integers(1, 3000), min_size=1, max_size=300),
+    st.lists(st.integers(1, 50), min_size=1, max_size=10),
+)
+def test_bucket_index_of_chunks_equals_one_pass(steps, sizes) -> None:  # type: ignore[no-untyped-def]
+    """The index built chunk by chunk (ingest reads the ends file in pieces) equals the one
+    built over all ends at once, whatever the chunk sizes."""
+    ends = np.cumsum(steps).astype(np.int64)
+    cuts = np.cumsum(sizes * (len(ends) // sum(sizes) + 1))
+    chunks = [c for c in np.split(ends, cuts[cuts < len(ends)]) if c.size]
+    first, shift = bucket_index_of_chunks(iter(chunks), int(ends.size), int(ends[-1]))
+    expected_first, expected_shift = bucket_index(ends)
+    assert shift == expected_shift and np.array_equal(first, expected_first)
 
 
 def test_index_shift_gives_about_the_bucket_size() -> None:

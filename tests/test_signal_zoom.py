@@ -11,7 +11,7 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from peaksql.server.catalog.signal_store import ZOOM_BASES, open_track
+from peaksql.server.catalog.signal_store import ZOOM_BASES, SignalTrack, bucket_index, open_track
 from peaksql.server.engine.signal_columns import SignalColumns
 from peaksql.server.engine.signal_runs import Runs
 from peaksql.server.ingest.signal_writer import TrackWriter, add_cell_sums
@@ -128,3 +128,25 @@ def test_track_without_geometry_has_no_zoom_and_same_labels(tmp_path: Path) -> N
     a = _columns(Runs.of_track(track)).signal(starts, 64, 32, "mean", "zero")
     b = _columns(with_zoom).signal(starts, 64, 32, "mean", "zero")
     np.testing.assert_allclose(a, b)
+
+
+def test_index_is_written_at_ingest_and_mapped(tmp_path: Path) -> None:
+    """``first.bin`` is the bucket index of the written ends, served as a memory map; a
+    track from before it was stored (no file, no meta entry) gets the same index built."""
+    runs = _write(tmp_path, [[(5, 40, 1.0), (50, 60, 2.0)], [(0, 901, 2.0)]])
+    first, shift = bucket_index(np.asarray(runs.ends))
+    assert isinstance(runs.first, np.memmap)
+    assert runs.shift == shift and np.array_equal(runs.first, first)
+    folder = next(tmp_path.glob("signals/*"))
+    meta = json.loads((folder / "meta.json").read_text())
+    assert meta["index"] == {"shift": shift, "buckets": int(first.size)}
+    del meta["index"]
+    (folder / "meta.json").write_text(json.dumps(meta))
+    (folder / "first.bin").unlink()
+    older = Runs.of_track(SignalTrack(folder))
+    assert older.shift == shift and np.array_equal(older.first, first)
+    starts = np.array([0, 7, 1_003, 1_040], dtype=np.int64)
+    for aggregate in ("mean", "max"):
+        a = _columns(runs).signal(starts, 64, 32, aggregate, "nan")
+        b = _columns(older).signal(starts, 64, 32, aggregate, "nan")
+        np.testing.assert_array_equal(a, b)

@@ -9,10 +9,10 @@ over bases below ``x`` and ``k(x)`` = the first run ending after ``x``::
 
 so the sum (and, with ``cum_len``, the covered length) of any range needs ``k`` at its ends.
 
-Finding ``k``. A window's first run comes from a bucket index (``bucket_index``):
-``first[b] = k(b << shift)``, with ``shift`` chosen so a bucket spans about
-``RUNS_PER_BUCKET`` runs; a lookup is one read and a short forward scan, where a binary
-search of a genome-scale track is ~26 dependent reads that miss the cache. Bin boundaries
+Finding ``k``. A window's first run comes from the track's bucket index
+(``signal_store.bucket_index``: ``first[b] = k(b << shift)``, a bucket spanning 16-32
+runs): one read and a short forward scan, where a binary search of a genome-scale track is
+~26 dependent reads that miss the cache. Bin boundaries
 are consecutive: each next ``k`` is found forward from the last, by a scan when a bin spans
 one or two runs, else by a branch-free binary search of a few times the runs a bin spans
 (``_search_width``), galloping past that. max and min walk the runs of the bin.
@@ -25,8 +25,6 @@ on disk (``jit``).
 
 from __future__ import annotations
 
-import math
-
 import numba
 import numpy as np
 
@@ -38,35 +36,8 @@ from peaksql.server.engine.kernels import first_greater
 MEAN, SUM, MAX, MIN, COVERAGE = 0, 1, 2, 3, 4
 #: Gap codes (the order of ``label_targets.SIGNAL_GAPS``).
 ZERO, NAN, SKIP = 0, 1, 2
-#: Runs per bucket of the index: its size is 8 / (36 * RUNS_PER_BUCKET) of the track's.
-RUNS_PER_BUCKET = 32
 #: Runs scanned one by one before galloping.
 LINEAR_STEPS = 8
-
-
-def index_shift(num_runs: int, span: int) -> int:
-    """log2 of the bucket width giving between half and all of ``RUNS_PER_BUCKET`` runs a
-    bucket on average (the index takes at most 16 / 36 / RUNS_PER_BUCKET of the track)."""
-    if num_runs == 0 or span <= 0:
-        return 0
-    return max(0, math.floor(math.log2(span * RUNS_PER_BUCKET / num_runs)))
-
-
-@kernel
-def bucket_index(ends: np.ndarray, shift: int) -> np.ndarray:
-    """``first[b]`` = the first run ending after ``b << shift``, for every bucket up to the
-    last run's end (positions past it have no run: ``k`` = the number of runs)."""
-    n = ends.shape[0]
-    if n == 0:
-        return np.zeros(1, dtype=np.int64)
-    first = np.empty((ends[n - 1] >> shift) + 1, dtype=np.int64)
-    k = 0
-    for b in range(first.shape[0]):
-        x = b << shift
-        while k < n and ends[k] <= x:
-            k += 1
-        first[b] = k
-    return first
 
 
 @numba.njit(inline="always")

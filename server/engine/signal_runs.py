@@ -1,10 +1,11 @@
 """A plan's signal tracks as the kernels take them: ``Runs`` and the typed-list arguments.
 
 ``Runs`` is one track's arrays (memory maps of ``signal_store``, or runs painted from peak
-intervals) with its bucket index (``signal_kernels.bucket_index``). A stored track's index
-is built once per process and shared by every plan. ``kernel_tracks`` lays a plan's tracks
-out as ``signal_kernels.aggregate_columns`` takes them: one typed list per array, every
-entry a read-only contiguous view of one dtype (numba types a list by its first entry).
+intervals) with its bucket index (``signal_store.bucket_index``): a stored track's is a
+memory map written at ingest, shared by every plan and every server process.
+``kernel_tracks`` lays a plan's tracks out as ``signal_kernels.aggregate_columns`` takes
+them: one typed list of array tuples, every array a read-only contiguous view of one dtype
+(numba types a list by its first entry).
 """
 
 from __future__ import annotations
@@ -17,14 +18,13 @@ from typing import Any
 import numba
 import numpy as np
 
-from peaksql.server.catalog.signal_store import ZOOM_BASES, SignalTrack
-from peaksql.server.engine import signal_kernels as sk
+from peaksql.server.catalog.signal_store import ZOOM_BASES, SignalTrack, bucket_index
 
 
 @dataclass
 class Runs:
     """Arrays of one track (memory maps of the store, or runs built from intervals), its
-    bucket index (``signal_kernels.bucket_index``: ``first``, ``shift``) and, for stored
+    bucket index (``signal_store.bucket_index``: ``first``, ``shift``) and, for stored
     tracks with them, its zoom cells (``signal_store.ZOOM_BASES``-bp sums) and where each
     chromosome's cells begin (``zoom_chromosomes``: offset -> (first cell, cells))."""
 
@@ -62,33 +62,30 @@ class Runs:
         cum_sum = np.concatenate([[0.0], np.cumsum(values.astype(np.float64) * lengths)])
         cum_len = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
         starts, ends = starts.astype(np.int64), ends.astype(np.int64)
-        return cls(starts, ends, values.astype(np.float32), cum_sum, cum_len, *_index(ends))
+        return cls(starts, ends, values.astype(np.float32), cum_sum, cum_len, *bucket_index(ends))
 
     @classmethod
     def of_track(cls, track: SignalTrack) -> Runs:
-        """A stored track's memory maps; its index is built once per process (a pass over
-        ``ends``, about a thousandth of the track's bytes), then shared by every plan."""
-        with _INDEXES_LOCK:
-            found = _INDEXES.get(track)
+        """A stored track's memory maps, its index among them (``first.bin``); a track
+        written before the index was stored gets one built once per process."""
+        found = track.index
         if found is None:
-            found = _index(track.ends)
             with _INDEXES_LOCK:
-                _INDEXES[track] = found
+                found = _INDEXES.get(track)
+            if found is None:
+                found = bucket_index(track.ends)
+                with _INDEXES_LOCK:
+                    _INDEXES[track] = found
         zoom = {offset: (first, cells) for first, offset, cells in track.zoom_chromosomes.values()}
         arrays = (track.starts, track.ends, track.values, track.cum_sum, track.cum_len)
         return cls(*arrays, *found, zoom=track.zoom, zoom_chromosomes=zoom)
 
 
-#: Bucket index per open store track (dropped with the track when the store forgets it).
+#: Bucket index per open store track without ``first.bin`` (dropped with the track).
 _INDEXES: weakref.WeakKeyDictionary[SignalTrack, tuple[np.ndarray, int]] = (
     weakref.WeakKeyDictionary()
 )
 _INDEXES_LOCK = threading.Lock()
-
-
-def _index(ends: np.ndarray) -> tuple[np.ndarray, int]:
-    shift = sk.index_shift(int(ends.shape[0]), int(ends[-1]) if ends.shape[0] else 0)
-    return sk.bucket_index(np.asarray(ends, dtype=np.int64), shift), shift
 
 
 #: Kernel argument types per array of a track (every list entry must be of one type).

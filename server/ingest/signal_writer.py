@@ -16,11 +16,13 @@ One track folder, ``<data_dir>/signals/<name>/`` (``n`` runs, raw little-endian,
     │ disjoint     │   │ <= next start│   │            │   │  value_j*len_j │   │  len_j       │
     └──────────────┘   └──────────────┘   └────────────┘   └────────────────┘   └──────────────┘
 
+    first.bin  int64 bucket index: first[b] = the first run ending after b << shift
     zoom.bin   float32 per cell of ZOOM_BASES bases, chromosome by chromosome from its
                position 0: the sum of value x overlap (a 32-bp mean is one read)
 
     meta.json  {"format": 1, "num_runs": n,
                 "chromosomes": {"<index in assembly>": {"min", "max", "sum", "covered"}},
+                "index": {"shift": s, "buckets": m},
                 "zoom": {"bases": 32,
                          "chromosomes": {"<index>": [first cell, offset, cells]}}}
 
@@ -32,6 +34,7 @@ without the assembly's geometry (their bins are all computed from the runs).
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import uuid
@@ -44,9 +47,12 @@ from peaksql.core.errors import InvalidArgument
 from peaksql.server.catalog.signal_store import (
     FILES,
     FORMAT_VERSION,
+    INDEX_CHUNK,
+    INDEX_FILE,
     STAGING_PREFIX,
     ZOOM_BASES,
     ZOOM_FILE,
+    bucket_index_of_chunks,
     store_root,
 )
 
@@ -176,6 +182,7 @@ class TrackWriter:
         }
         if self._geometry is not None:
             meta["zoom"] = {"bases": ZOOM_BASES, "chromosomes": self._zoom_chromosomes}
+        meta["index"] = self._write_index()
         with open(self.staging / "meta.json", "w") as meta_file:
             json.dump(meta, meta_file)
             meta_file.flush()
@@ -188,6 +195,18 @@ class TrackWriter:
         finally:
             os.close(descriptor)
         return self.name
+
+    def _write_index(self) -> dict[str, int]:
+        """``first.bin`` from the written ends (``signal_store.bucket_index``), fsynced."""
+        with open(self.staging / "ends.bin", "rb") as written:
+            chunks = (np.fromfile(written, FILES["ends"], INDEX_CHUNK) for _ in itertools.count())
+            pieces = itertools.takewhile(lambda chunk: chunk.size > 0, chunks)
+            first, shift = bucket_index_of_chunks(pieces, self.num_runs, self._last_end)
+        with open(self.staging / f"{INDEX_FILE}.bin", "wb") as handle:
+            handle.write(first.astype("<i8").tobytes())
+            handle.flush()
+            os.fsync(handle.fileno())
+        return {"shift": shift, "buckets": int(first.size)}
 
     def abort(self) -> None:
         """Close and delete the staging folder (nothing became visible)."""
