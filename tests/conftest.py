@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -46,11 +47,9 @@ def postgres_schema_url(schema: str) -> str:
     return f"{POSTGRES_URL}{sep}options=-csearch_path%3D{schema}"
 
 
-@pytest.fixture
-def postgres_url(postgres_available: bool) -> Iterator[str]:
-    """A fresh, empty PostgreSQL schema, dropped afterwards."""
-    if not postgres_available:
-        pytest.skip("PostgreSQL not reachable (set PEAKSQL_TEST_POSTGRES_URL)")
+@contextmanager
+def postgres_schema() -> Iterator[str]:
+    """The URL of a fresh, empty PostgreSQL schema, dropped on leaving."""
     import sqlalchemy as sa
 
     schema = f"t_{uuid.uuid4().hex[:12]}"
@@ -63,6 +62,29 @@ def postgres_url(postgres_available: bool) -> Iterator[str]:
         with admin.connect() as connection:
             connection.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
         admin.dispose()
+
+
+@contextmanager
+def backend_url(request: pytest.FixtureRequest, folder: Path) -> Iterator[str]:
+    """A catalog URL on ``request.param``'s backend ("sqlite": a file in ``folder``;
+    "postgres": a fresh schema, dropped on leaving): for module-scoped catalog fixtures
+    parametrized like ``db_url``."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{folder / 'catalog.db'}"
+        return
+    if not request.getfixturevalue("postgres_available"):
+        pytest.skip("PostgreSQL not reachable")
+    with postgres_schema() as url:
+        yield url
+
+
+@pytest.fixture
+def postgres_url(postgres_available: bool) -> Iterator[str]:
+    """A fresh, empty PostgreSQL schema, dropped afterwards."""
+    if not postgres_available:
+        pytest.skip("PostgreSQL not reachable (set PEAKSQL_TEST_POSTGRES_URL)")
+    with postgres_schema() as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

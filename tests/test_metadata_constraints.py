@@ -5,6 +5,7 @@ PostgreSQL as a Python evaluation (hypothesis), and shown by ListConditions.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import uuid
@@ -29,7 +30,7 @@ from peaksql.server.engine.plan import compile_plan
 from peaksql.server.engine.plan_conditions import selected_condition_ids
 from peaksql.server.ingest.intervals import add_data
 from peaksql.v1 import peaksql_pb2 as pb
-from tests.conftest import POSTGRES_URL, _postgres_available, postgres_schema_url
+from tests.conftest import _postgres_available, postgres_schema
 from tests.servers import build_catalog, running_server, write_inputs
 
 # --- ingest and the allow-list ----------------------------------------------------------------
@@ -259,20 +260,12 @@ def _any(values: list[bool | None]) -> bool | None:
 def engines(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, sa.Engine]]:
     """An SQLite catalog, and a PostgreSQL one when reachable (schema dropped afterwards)."""
     found = {"sqlite": open_database(tmp_path_factory.mktemp("meta") / "catalog.db")}
-    schema = None
-    if _postgres_available():
-        schema = f"t_{uuid.uuid4().hex[:12]}"
-        admin = sa.create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-        with admin.connect() as connection:
-            connection.execute(sa.text(f"CREATE SCHEMA {schema}"))
-        found["postgres"] = open_database(postgres_schema_url(schema))
-    yield found
-    for engine in found.values():
-        engine.dispose()
-    if schema is not None:
-        with admin.connect() as connection:
-            connection.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
-        admin.dispose()
+    with contextlib.ExitStack() as stack:
+        if _postgres_available():
+            found["postgres"] = open_database(stack.enter_context(postgres_schema()))
+        yield found
+        for engine in found.values():
+            engine.dispose()
 
 
 @settings(

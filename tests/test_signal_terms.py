@@ -9,7 +9,6 @@ values against references painted from the files.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -30,7 +29,7 @@ from peaksql.server.ingest.intervals import add_data
 from peaksql.v1 import peaksql_pb2 as pb
 from peaksql.v1 import peaksql_pb2_grpc as pb_grpc
 from tests import reference as ref
-from tests.conftest import POSTGRES_URL, postgres_schema_url
+from tests.conftest import backend_url
 from tests.servers import running_server
 from tests.test_signals import CHROM, LENGTH, _painted
 
@@ -71,25 +70,11 @@ def _build(engine: sa.Engine, folder: Path) -> None:
 )
 def catalog(request, tmp_path_factory) -> Iterator[tuple[str, Path, sa.Engine]]:  # type: ignore[no-untyped-def]
     folder = tmp_path_factory.mktemp(f"signal-terms-{request.param}")
-    schema = None
-    if request.param == "sqlite":
-        url = f"sqlite:///{folder / 'catalog.db'}"
-    else:
-        if not request.getfixturevalue("postgres_available"):
-            pytest.skip("PostgreSQL not reachable")
-        schema = f"t_{uuid.uuid4().hex[:12]}"
-        admin = sa.create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-        with admin.connect() as connection:
-            connection.execute(sa.text(f"CREATE SCHEMA {schema}"))
-        url = postgres_schema_url(schema)
-    engine = open_database(url, data_dir=folder)
-    _build(engine, folder)
-    yield url, folder, engine
-    engine.dispose()
-    if schema is not None:
-        with admin.connect() as connection:
-            connection.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
-        admin.dispose()
+    with backend_url(request, folder) as url:
+        engine = open_database(url, data_dir=folder)
+        _build(engine, folder)
+        yield url, folder, engine
+        engine.dispose()
 
 
 def _plan(catalog, **kwargs) -> Plan:  # type: ignore[no-untyped-def]

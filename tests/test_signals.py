@@ -6,7 +6,6 @@ on SQLite and PostgreSQL, in process (``compile_plan``) and over gRPC (a real se
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,7 +23,7 @@ from peaksql.server.engine.batches import build_batch
 from peaksql.server.engine.plan import compile_plan
 from peaksql.server.ingest.example import build_example, example_dir
 from tests import reference as ref
-from tests.conftest import POSTGRES_URL, postgres_schema_url
+from tests.conftest import backend_url
 from tests.servers import running_server
 
 CHROM, LENGTH = "chr20", 2_000_000
@@ -35,25 +34,11 @@ CHROM, LENGTH = "chr20", 2_000_000
 )
 def catalog(request, tmp_path_factory) -> Iterator[tuple[str, Path, sa.Engine]]:  # type: ignore[no-untyped-def]
     folder = tmp_path_factory.mktemp(f"signals-{request.param}")
-    schema = None
-    if request.param == "sqlite":
-        url = f"sqlite:///{folder / 'catalog.db'}"
-    else:
-        if not request.getfixturevalue("postgres_available"):
-            pytest.skip("PostgreSQL not reachable")
-        schema = f"t_{uuid.uuid4().hex[:12]}"
-        admin = sa.create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-        with admin.connect() as connection:
-            connection.execute(sa.text(f"CREATE SCHEMA {schema}"))
-        url = postgres_schema_url(schema)
-    engine = open_database(url)
-    build_example(engine, folder, progress=False)
-    yield url, folder, engine
-    engine.dispose()
-    if schema is not None:
-        with admin.connect() as connection:
-            connection.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
-        admin.dispose()
+    with backend_url(request, folder) as url:
+        engine = open_database(url)
+        build_example(engine, folder, progress=False)
+        yield url, folder, engine
+        engine.dispose()
 
 
 def _painted(name: str) -> np.ndarray:
