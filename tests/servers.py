@@ -30,6 +30,7 @@ from peaksql.server.engine.plan import Plan, compile_plan
 from peaksql.server.ingest.assembly import add_assembly
 from peaksql.server.ingest.intervals import add_data
 from peaksql.server.rpc.serve import RunningServer, serve
+from tests.conftest import EXAMPLE_DIR
 
 ASSEMBLY = "mini"
 CHROMOSOME_LENGTHS = {"chr1": 3_000, "chr2": 2_200, "chr3": 1_300}
@@ -81,6 +82,21 @@ def build_catalog(db_url: str, data_dir: Path, seed: int = 7) -> None:
             add_data(engine, path, ASSEMBLY, condition, progress=False)
     finally:
         engine.dispose()
+
+
+def build_big_catalog(root: Path) -> tuple[str, Path]:
+    """``build_catalog`` under ``root`` plus the bundled 2 Mbp example as assembly ``big``
+    (a stride-1 stream over it cannot finish into socket buffers); (db URL, data dir)."""
+    data_dir = root / "data"
+    data_dir.mkdir()
+    db = f"sqlite:///{root / 'catalog.db'}"
+    build_catalog(db, data_dir)
+    engine = open_database(db)
+    try:
+        add_assembly(engine, data_dir, EXAMPLE_DIR / "genome.fa", "big", progress=False)
+    finally:
+        engine.dispose()
+    return db, data_dir
 
 
 class Reference:

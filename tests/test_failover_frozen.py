@@ -28,12 +28,9 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from peaksql import Client, Dataset
 from peaksql.core.errors import Unavailable
 from peaksql.core.spec import DatasetSpec
-from peaksql.server.catalog.database import open_database
-from peaksql.server.ingest.assembly import add_assembly
 from peaksql.v1 import peaksql_pb2 as pb
-from tests.conftest import EXAMPLE_DIR
 from tests.server_fixtures import build_catalog, start
-from tests.servers import ServerProcess
+from tests.servers import ServerProcess, build_big_catalog
 from tests.tcp_proxy import TcpProxy
 
 SEQ_LENGTH, STRIDE, BATCH = 2000, 100, 64
@@ -41,15 +38,7 @@ SEQ_LENGTH, STRIDE, BATCH = 2000, 100, 64
 
 @pytest.fixture(scope="module")
 def catalog(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
-    root = tmp_path_factory.mktemp("frozen")
-    data_dir = root / "data"
-    data_dir.mkdir()
-    db = f"sqlite:///{root / 'catalog.db'}"
-    build_catalog(db, data_dir)
-    engine = open_database(db)
-    add_assembly(engine, data_dir, EXAMPLE_DIR / "genome.fa", "big", progress=False)
-    engine.dispose()
-    return db, data_dir
+    return build_big_catalog(tmp_path_factory.mktemp("frozen"))
 
 
 def _dataset(client: Client) -> Dataset:

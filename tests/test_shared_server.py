@@ -26,15 +26,12 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from peaksql import Client
 from peaksql.core.errors import PeakSQLError, ResourceExhausted
 from peaksql.core.spec import DatasetSpec
-from peaksql.server.catalog.database import open_database
 from peaksql.server.config import Limits
-from peaksql.server.ingest.assembly import add_assembly
 from peaksql.server.rpc.streams import FairScheduler
 from peaksql.v1 import peaksql_pb2 as pb
 from peaksql.v1 import peaksql_pb2_grpc as pb_grpc
-from tests.conftest import EXAMPLE_DIR
-from tests.server_fixtures import build_catalog, start
-from tests.servers import ServerProcess
+from tests.server_fixtures import start
+from tests.servers import ServerProcess, build_big_catalog
 
 #: 2 Mbp at stride 1: a stream far longer than any socket buffer.
 BIG = DatasetSpec(seq_length=2000, stride=1, where="assembly = 'big'")
@@ -42,15 +39,7 @@ BIG = DatasetSpec(seq_length=2000, stride=1, where="assembly = 'big'")
 
 @pytest.fixture(scope="module")
 def catalog(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
-    root = tmp_path_factory.mktemp("shared")
-    data_dir = root / "data"
-    data_dir.mkdir()
-    db = f"sqlite:///{root / 'catalog.db'}"
-    build_catalog(db, data_dir)
-    engine = open_database(db)
-    add_assembly(engine, data_dir, EXAMPLE_DIR / "genome.fa", "big", progress=False)
-    engine.dispose()
-    return db, data_dir
+    return build_big_catalog(tmp_path_factory.mktemp("shared"))
 
 
 def _stream(channel: grpc.Channel, batch_size: int = 64) -> Iterator[pb.Batch]:

@@ -22,15 +22,12 @@ import pytest
 
 from peaksql import Client
 from peaksql.core.spec import DatasetSpec
-from peaksql.server.catalog.database import open_database
 from peaksql.server.engine.batches import build_batch
-from peaksql.server.ingest.assembly import add_assembly
 from peaksql.server.rpc.messages import batch_bytes, batch_message
 from peaksql.server.rpc.streams import TURN_BYTES, Chunks, FairScheduler, chunk_bytes
 from peaksql.v1 import peaksql_pb2 as pb
-from tests.conftest import EXAMPLE_DIR
 from tests.server_fixtures import start
-from tests.servers import Reference, ServerProcess, build_catalog
+from tests.servers import Reference, ServerProcess, build_big_catalog
 
 #: 2 Mbp at stride 1, 2 kbp windows: a stream far longer than any socket buffer.
 BIG = DatasetSpec(seq_length=2000, stride=1, where="assembly = 'big'")
@@ -44,15 +41,7 @@ SPECS = (
 
 @pytest.fixture(scope="module")
 def catalog(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
-    root = tmp_path_factory.mktemp("turns")
-    data_dir = root / "data"
-    data_dir.mkdir()
-    db = f"sqlite:///{root / 'catalog.db'}"
-    build_catalog(db, data_dir)
-    engine = open_database(db)
-    add_assembly(engine, data_dir, EXAMPLE_DIR / "genome.fa", "big", progress=False)
-    engine.dispose()
-    return db, data_dir
+    return build_big_catalog(tmp_path_factory.mktemp("turns"))
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.label)
