@@ -32,14 +32,12 @@ next ingest or ``peaksql migrate``; the sweep runs only under an exclusive ``flo
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import shutil
 import threading
 import weakref
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,10 +46,10 @@ import sqlalchemy as sa
 
 from peaksql.core.errors import InvalidArgument
 from peaksql.server.catalog.columns import BY_NAME, OPTIONAL_FIELDS
+from peaksql.server.catalog.folder_lock import LOCK_FILE, folder_lock
 
 STORE_DIR = "intervals"
 STAGING_PREFIX = ".staging-"
-LOCK_FILE = ".lock"
 FORMAT_VERSION = 1
 #: Stored text columns: dictionary-encoded (codes + table).
 TEXT_FIELDS: tuple[str, ...] = tuple(f for f in OPTIONAL_FIELDS if BY_NAME[f].kind == "text")
@@ -160,28 +158,10 @@ class IntervalStore:
 # --- writers' lock and the orphan sweep ------------------------------------------------------
 
 
-@contextmanager
-def writer_lock(data_dir: Path, exclusive: bool = False) -> Iterator[bool]:
-    """Hold ``intervals/.lock``: shared while writing parts, exclusive to sweep orphans.
-
-    ``exclusive`` tries without waiting and yields whether it got the lock (a writer then
-    takes it shared); the kernel releases it when a process dies, even by SIGKILL.
-    """
-    root = store_root(data_dir)
-    root.mkdir(parents=True, exist_ok=True)
-    with open(root / LOCK_FILE, "a+b") as handle:
-        got = True
-        if exclusive:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                got = False
-        if not got or not exclusive:
-            fcntl.flock(handle, fcntl.LOCK_SH)
-        try:
-            yield got
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+def writer_lock(data_dir: Path, exclusive: bool = False) -> AbstractContextManager[bool]:
+    """Hold ``intervals/.lock`` (``folder_lock``): shared while writing parts, exclusive
+    (without waiting; yields whether it got it) to sweep orphans."""
+    return folder_lock(store_root(data_dir), exclusive)
 
 
 def sweep(connection: sa.Connection, data_dir: Path) -> list[str]:

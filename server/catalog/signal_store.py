@@ -17,13 +17,12 @@ swept (the protocol of the interval store).
 
 from __future__ import annotations
 
-import fcntl
 import json
 import math
 import shutil
 import threading
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,11 +30,11 @@ import numpy as np
 import sqlalchemy as sa
 
 from peaksql.server.catalog import interval_store
+from peaksql.server.catalog.folder_lock import folder_lock
 from peaksql.server.catalog.schema import signal_tracks
 
 STORE_DIR = "signals"
 STAGING_PREFIX = ".staging-"
-LOCK_FILE = ".lock"
 FORMAT_VERSION = 1
 #: file -> dtype; ``cum_*`` hold one more entry than runs.
 FILES: dict[str, str] = {
@@ -186,28 +185,10 @@ def open_track(data_dir: Path, name: str) -> SignalTrack:
         return track
 
 
-@contextmanager
-def store_lock(data_dir: Path, exclusive: bool) -> Iterator[bool]:
-    """``flock`` of ``signals/.lock``: shared while writing tracks, exclusive to sweep.
-
-    ``exclusive`` tries without waiting and yields whether it got the lock (a writer at work
-    holds it shared); the kernel releases it when a process dies, even by SIGKILL.
-    """
-    root = store_root(data_dir)
-    root.mkdir(parents=True, exist_ok=True)
-    with open(root / LOCK_FILE, "a+b") as handle:
-        got = True
-        if exclusive:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                got = False
-        else:
-            fcntl.flock(handle, fcntl.LOCK_SH)
-        try:
-            yield got
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+def store_lock(data_dir: Path, exclusive: bool) -> AbstractContextManager[bool]:
+    """Hold ``signals/.lock`` (``folder_lock``): shared while writing tracks, exclusive
+    (without waiting; yields whether it got it) to sweep orphans."""
+    return folder_lock(store_root(data_dir), exclusive)
 
 
 def delete_tracks(data_dir: Path, names: list[str]) -> None:
