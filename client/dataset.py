@@ -14,14 +14,17 @@ from __future__ import annotations
 import inspect
 from collections.abc import Iterator, Sequence
 from contextlib import closing
+from math import prod
 from typing import Any
 
 import numpy as np
 
 from peaksql.client import Description, StreamCanceller
+from peaksql.core.allocator import reuse_message_buffers
 from peaksql.core.elastic import resume_position
 from peaksql.core.encodings import decode_tokens, get_encoding
 from peaksql.core.errors import InvalidArgument, ResourceExhausted
+from peaksql.core.label_targets import label_bits
 from peaksql.core.prefetch import read_ahead
 from peaksql.core.shards import num_positions
 from peaksql.core.spec import DatasetSpec
@@ -31,12 +34,17 @@ from peaksql.v1 import peaksql_pb2 as pb
 _END = object()
 
 
-#: Bytes of packed bases a stream message aims at: gRPC costs about 0.1-0.2 ms a message
-#: in Python, so small batches travel several to a message (chosen by a sweep in
-#: tests/benchmarks) and are split by the client.
-MESSAGE_BYTES = 256 << 10
+#: Bytes a stream message aims at (packed bases, labels and coordinates together). A
+#: message costs about a millisecond beyond its bytes (serialization, the hand-offs
+#: between the server's event loop, its pool and the client's reader), so small batches
+#: travel many to a message and are split by the client. Chosen by a sweep of 8 signal
+#: tracks x 32 bins, 1 kbp windows, remote: 0.75 MB 218k, 1.5 MB 247k, 3 MB 289k, 6 MB
+#: 290k windows/s; bool labels gain too (362k -> 503k from 0.75 to 3 MB).
+MESSAGE_BYTES = 4 << 20
 #: Most windows one message asks for (the server's default max_batch_size is 65,536).
 MAX_WINDOWS_PER_MESSAGE = 16_384
+#: Coordinates of one window on the wire: window, region and start (int64), and a strand byte.
+COORDINATE_BYTES = 25
 
 
 class Dataset:
@@ -203,10 +211,16 @@ class Dataset:
             include_coordinates=self.include_coordinates,
         )
 
+    def window_bytes(self) -> int:
+        """Bytes one window takes in a message: packed bases, labels in the server's label
+        shape (``Describe``, without counting positives) and coordinates when asked."""
+        labels = prod(self._cheap_description().label_shape) * label_bits(self.spec)
+        coordinates = COORDINATE_BYTES if self.include_coordinates else 0
+        return packed_row_bytes(self.spec.seq_length) + -(-labels // 8) + coordinates
+
     def windows_per_message(self) -> int:
-        """A multiple of ``batch_size`` filling about ``MESSAGE_BYTES`` of packed bases."""
-        window_bytes = packed_row_bytes(self.spec.seq_length)
-        batches = max(1, MESSAGE_BYTES // (self.batch_size * window_bytes))
+        """A multiple of ``batch_size`` filling about ``MESSAGE_BYTES``."""
+        batches = max(1, MESSAGE_BYTES // (self.batch_size * self.window_bytes()))
         batches = min(batches, max(1, MAX_WINDOWS_PER_MESSAGE // self.batch_size))
         return self.batch_size * batches
 
@@ -286,6 +300,7 @@ class Dataset:
         split here: the same windows, in the same batches, for a fraction of the per-message
         cost. A server whose limits refuse such messages gets one batch per message.
         """
+        reuse_message_buffers()
         canceller = StreamCanceller()
 
         def batches() -> Iterator[tuple[tuple[np.ndarray, ...], int]]:

@@ -100,12 +100,12 @@ def test_resume_from_state_dict_in_a_new_client(server) -> None:
 
 
 def test_resume_after_the_server_is_killed_and_restarted(catalog) -> None:
-    # 20,000 windows of 1 kb (10 MB): far more than the transport buffers, so the stream is
-    # really cut mid-epoch by the SIGKILL.
+    # 100,000 windows of 1 kb (50 MB, a dozen 4 MB messages): far more than the transport
+    # buffers, so the stream is really cut mid-epoch by the SIGKILL.
     db_url, data_dir = catalog
     args = dict(
         seq_length=1000,
-        random=20_000,
+        random=100_000,
         batch_size=32,
         shuffle=True,
         seed=13,
@@ -122,7 +122,7 @@ def test_resume_after_the_server_is_killed_and_restarted(catalog) -> None:
             for _, _, coordinates_ in batches:  # what was prefetched, then the failure
                 head.append(coordinates_[:, 0])
         state = cut.state_dict()
-    assert 4 * 32 <= state["delivered"] < 20_000
+    assert 4 * 32 <= state["delivered"] < 100_000
     with ServerProcess.start(db_url, data_dir) as second, peaksql.Client(second.address) as c:
         resumed = Dataset(c, **args)
         resumed.load_state_dict(state)
@@ -164,11 +164,11 @@ def _sample(server, name: str) -> float:  # type: ignore[no-untyped-def]
 
 
 def test_a_client_that_stops_early_stops_the_servers_work(server) -> None:
-    # 20,000 windows of 1 kb, 10 MB of sequence in 157 batches (several batches to a
+    # 100,000 windows of 1 kb, 50 MB of sequence in 782 batches (many batches to a 4 MB
     # message): the server must not build the epoch for a client that took three batches.
-    num_batches = 157
+    num_windows, num_batches = 100_000, 782
     with peaksql.Client(f"127.0.0.1:{server.port}") as c:
-        train = Dataset(c, seq_length=1000, random=20_000, batch_size=128, prefetch=2)
+        train = Dataset(c, seq_length=1000, random=num_windows, batch_size=128, prefetch=2)
         assert len(train) == num_batches
         began = time.monotonic()
         for taken, _ in enumerate(train, start=1):
@@ -183,7 +183,7 @@ def test_a_client_that_stops_early_stops_the_servers_work(server) -> None:
         time.sleep(0.3)
         assert _sample(server, "peaksql_batches_total") == built  # nothing more is built
     built_windows = built * train.windows_per_message()
-    assert 3 * 128 <= built_windows < 20_000 // 2
+    assert 3 * 128 <= built_windows < num_windows // 2
 
 
 def test_reflection_lists_the_service(server) -> None:

@@ -46,6 +46,7 @@ from grpc import aio
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from peaksql.core.allocator import reuse_message_buffers
 from peaksql.core.errors import PeakSQLError
 from peaksql.server.catalog.database import (
     create_database_engine,
@@ -56,7 +57,6 @@ from peaksql.server.catalog.database import (
 from peaksql.server.catalog.genome_store import GenomeStore
 from peaksql.server.config import ServerConfig, TLSConfig
 from peaksql.server.engine.dataset_engine import DatasetEngine
-from peaksql.server.rpc.allocator import reuse_message_buffers
 from peaksql.server.rpc.auth import AuthInterceptor, TokenStore, make_identify
 from peaksql.server.rpc.catalog_health import DatabaseProbe, make_translate
 from peaksql.server.rpc.interceptors import ErrorInterceptor, Interceptor
