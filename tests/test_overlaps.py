@@ -7,6 +7,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from peaksql.core.spec import DatasetSpec
+from peaksql.server.engine import overlap_kernels
+from peaksql.server.engine.column_sums import prefer_sums
 from peaksql.server.engine.labels import Coverage, labels_of
 
 SPAN = 3_000
@@ -60,6 +62,44 @@ def test_queries_match_brute_force(case, windows: list[int], length: int) -> Non
         for c, p in zip(columns, points, strict=True):
             counts[i, c] += s <= p < s + length
     np.testing.assert_array_equal(coverage.count_points(w, length), counts)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    _intervals(),
+    st.lists(st.integers(-300, SPAN + 200), min_size=1, max_size=12),
+    st.integers(1, 3_000),
+)
+def test_column_sums_and_the_scan_agree_with_brute_force(case, windows, length) -> None:
+    """Both ways ``Coverage`` may answer (it picks by cost) give the painted answer."""
+    num_columns, columns, starts, ends = case
+    points = (starts + ends) // 2
+    coverage = Coverage.build(num_columns, columns, starts, ends, points)
+    offset = 400
+    paint = np.pad(_painted(num_columns, columns, starts, ends), ((0, 0), (offset, length)))
+    w = np.array(windows, dtype=np.int64)
+    want = np.stack([paint[:, s + offset : s + offset + length].sum(axis=1) for s in w])
+    p = coverage.pieces
+    scanned = overlap_kernels.covered_bases(
+        w, length, num_columns, p.values, coverage.ends, p.columns, p.first, p.shift,
+        coverage.max_piece,
+    )  # fmt: skip
+    np.testing.assert_array_equal(scanned, want)
+    np.testing.assert_array_equal(coverage.column_sums.covered(w, length), want)
+    counts = np.array(
+        [[np.sum((columns == c) & (s <= points) & (points < s + length)) for c in
+          range(num_columns)] for s in w]
+    )  # fmt: skip
+    np.testing.assert_array_equal(coverage.column_sums.count_points(w, length), counts)
+
+
+def test_long_windows_over_dense_columns_take_the_column_sums() -> None:
+    """The cost model: 8 columns of 1M pieces over 64 Mbp, scanned 2,000 a 131 kbp window,
+    take two searches per column; 1 kbp windows and 500 columns keep the scan."""
+    assert prefer_sums(1_000_000, 64_000_000, 8, 131_072 + 512)
+    assert not prefer_sums(1_000_000, 64_000_000, 8, 1_000 + 512)
+    assert not prefer_sums(10_000_000, 3_100_000_000, 500, 131_072 + 512)
+    assert not prefer_sums(0, 0, 8, 131_072)
 
 
 @settings(max_examples=60, deadline=None)

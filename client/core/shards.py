@@ -14,6 +14,8 @@ from peaksql.core.errors import InvalidArgument
 
 def check_int(name: str, value: object, minimum: int = 0) -> int:
     """``value`` as an int; InvalidArgument if it is no integer (bools are not) or too small."""
+    if type(value) is int and value >= minimum:  # the common case, once per batch and more
+        return value
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         raise InvalidArgument(f"{name} must be an integer, got {value!r}")
     if value < minimum:

@@ -7,7 +7,7 @@ kernel call; no per-window Python and no SQL.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -49,9 +49,12 @@ def build_batch(plan: Plan, indices: np.ndarray) -> BatchData:
     )
 
 
-def build_epoch_batch(plan: Plan, view: EpochView, items: np.ndarray) -> BatchData:
+def build_epoch_batch(
+    plan: Plan, view: EpochView, items: np.ndarray, cursor: Cursor | None = None
+) -> BatchData:
     """The epoch's items ``items``: its windows, shifted and reverse complemented
-    (``augment``) as the epoch says; ``build_batch`` when the spec asks for neither."""
+    (``augment``) as the epoch says; ``build_batch`` when the spec asks for neither.
+    ``cursor``: where the stream stands after this batch."""
     indices, strands = view.locate(items)
     regions, starts = plan.windows.locate(indices)
     starts = augment.shifted_starts(plan, indices, regions, starts, view.epoch)
@@ -59,7 +62,7 @@ def build_epoch_batch(plan: Plan, view: EpochView, items: np.ndarray) -> BatchDa
     labels = plan.mark_missing(label_windows(plan, regions, starts), regions)
     if strands is not None:
         augment.apply_strands(sequences, labels, strands, plan)
-    return BatchData(sequences, labels, indices, regions, starts, strands=strands)
+    return BatchData(sequences, labels, indices, regions, starts, cursor, strands)
 
 
 def gather_sequences(plan: Plan, regions: np.ndarray, starts: np.ndarray) -> np.ndarray:
@@ -112,8 +115,7 @@ def iter_batches(
             return
         cursor = cursor.advanced(int(positions.size))
         made += 1
-        batch = build_epoch_batch(plan, view, order.window_indices(positions))
-        yield replace(batch, cursor=cursor)
+        yield build_epoch_batch(plan, view, order.window_indices(positions), cursor)
 
 
 def positive_counts(plan: Plan, chunk: int = 65_536) -> np.ndarray:

@@ -18,6 +18,7 @@ label is, given these queries, is its label mode's (``peaksql.core.label_modes``
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -25,6 +26,7 @@ import numpy as np
 from peaksql.core.label_modes import evaluate_labels
 from peaksql.core.spec import DatasetSpec
 from peaksql.server.engine import index_kernels, overlap_kernels
+from peaksql.server.engine.column_sums import ColumnSums, prefer_sums
 
 #: Bounds of the piece length (a power of two, about the median merged length).
 _MIN_PIECE, _MAX_PIECE = 64, 1 << 16
@@ -127,9 +129,20 @@ class Coverage:
             point_index, _ = SortedIndex.sort(np.asarray(points, dtype=np.int64), columns)
         return cls(num_columns, pieces, piece_ends[order], max_piece, point_index)
 
+    @cached_property
+    def column_sums(self) -> ColumnSums:
+        """The same pieces and points by column with prefix sums (built on first use)."""
+        p, q = self.pieces, self.points
+        return ColumnSums.of_pieces(
+            self.num_columns, p.columns, p.values, self.ends, q.columns, q.values
+        )
+
     def covered(self, window_starts: np.ndarray, length: int) -> np.ndarray:
-        """Covered bases of each ``[w, w + length)`` per column, (B, C) int32."""
+        """Covered bases of each ``[w, w + length)`` per column, (B, C) int32: a scan of the
+        pieces near each window, or two searches per column where that costs less."""
         p = self.pieces
+        if prefer_sums(self.num_pieces, _span(p), self.num_columns, length + self.max_piece):
+            return self.column_sums.covered(_starts(window_starts), length)
         return overlap_kernels.covered_bases(
             _starts(window_starts), length, self.num_columns, p.values, self.ends,
             p.columns, p.first, p.shift, self.max_piece,
@@ -138,6 +151,8 @@ class Coverage:
     def count_points(self, window_starts: np.ndarray, length: int) -> np.ndarray:
         """Points (summits or midpoints) of each column inside ``[w, w + length)``, (B, C)."""
         p = self.points
+        if prefer_sums(p.values.size, _span(p), self.num_columns, length):
+            return self.column_sums.count_points(_starts(window_starts), length)
         return overlap_kernels.count_points(
             _starts(window_starts), length, self.num_columns, p.values, p.columns, p.first,
             p.shift,
@@ -158,6 +173,11 @@ class Coverage:
         builds a spec of that mode; the engine calls ``labels_of``)."""
         spec = DatasetSpec(seq_length=length, label=mode, fraction=fraction)
         return labels_of(self, spec, window_starts, length)
+
+
+def _span(index: SortedIndex) -> int:
+    """Bases from the first value of ``index`` to its last."""
+    return int(index.values[-1] - index.values[0]) + 1 if index.values.size else 0
 
 
 def _starts(window_starts: np.ndarray) -> np.ndarray:

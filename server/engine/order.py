@@ -21,7 +21,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -78,9 +79,11 @@ class EpochOrder:
     def _num_bits(self) -> int:
         return max(2, (self.num_windows - 1).bit_length())
 
-    def _round_keys(self) -> list[np.uint64]:
+    @cached_property
+    def _keys(self) -> np.ndarray:
+        """The round keys of (seed, epoch), uint64: computed once per order, not per batch."""
         base = _splitmix64(_splitmix64(self.seed & _MASK64) ^ self.epoch)
-        return [np.uint64(_splitmix64(base ^ r)) for r in range(NUM_ROUNDS)]
+        return np.array([_splitmix64(base ^ r) for r in range(NUM_ROUNDS)], dtype=np.uint64)
 
     def _feistel(self, x: np.ndarray, keys: list[np.uint64]) -> np.ndarray:
         """One pass of the network over ``n``-bit values; a bijection of ``[0, 2**n)``."""
@@ -108,12 +111,11 @@ class EpochOrder:
             )
         if not self.shuffle or self.num_windows <= 1:
             return pos.copy()
-        keys = self._round_keys()
-        return _fast_walk(pos, np.array(keys, dtype=np.uint64), self._num_bits, self.num_windows)
+        return _fast_walk(pos, self._keys, self._num_bits, self.num_windows)
 
     def reference_indices(self, pos: np.ndarray) -> np.ndarray:
         """π by whole-array numpy rounds: the reference the numba kernel must equal."""
-        keys = self._round_keys()
+        keys = list(self._keys)
         limit = np.uint64(self.num_windows)
         out = self._feistel(pos.astype(np.uint64), keys)
         # Cycle-walking: values that left [0, N) go round again until they come back.
@@ -153,7 +155,8 @@ class Cursor:
 
     def advanced(self, count: int) -> Cursor:
         """The cursor after ``count`` more windows were delivered."""
-        return replace(self, delivered=self.delivered + check_int("count", count))
+        delivered = self.delivered + check_int("count", count)
+        return Cursor(self.epoch, self.rank, self.world_size, delivered, self.offset)
 
 
 def positions_for(cursor: Cursor, count: int, num_windows: int, equal: bool = False) -> np.ndarray:

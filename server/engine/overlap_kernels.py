@@ -110,3 +110,71 @@ def count_points(
             out[i, columns[k]] += 1
             k += 1
     return out
+
+
+@numba.njit(inline="always")
+def _below(starts: np.ndarray, ends: np.ndarray, sums: np.ndarray, lo: int, hi: int, x: int) -> int:
+    """Covered bases below ``x`` of one column's disjoint pieces ``[lo, hi)``, sorted by
+    start, where ``sums[k]`` is the length of the pieces before ``k``."""
+    a, b = lo, hi
+    while a < b:  # first piece starting at or after x
+        mid = (a + b) >> 1
+        if starts[mid] < x:
+            a = mid + 1
+        else:
+            b = mid
+    if a == lo:
+        return 0
+    return sums[a] - sums[lo] - max(ends[a - 1] - x, 0)
+
+
+@kernel
+def covered_by_sums(
+    window_starts: np.ndarray,
+    length: int,
+    offsets: np.ndarray,
+    starts: np.ndarray,
+    ends: np.ndarray,
+    sums: np.ndarray,
+) -> np.ndarray:
+    """Covered bases of ``[w, w + length)`` per column, (B, C) int32, from two searches per
+    column over its pieces (column ``c`` holds ``[offsets[c], offsets[c + 1])``): the cost
+    of a long window does not grow with the intervals it overlaps."""
+    num_columns = offsets.shape[0] - 1
+    out = np.empty((window_starts.shape[0], num_columns), dtype=np.int32)
+    for i in range(window_starts.shape[0]):
+        s = window_starts[i]
+        for c in range(num_columns):
+            lo, hi = offsets[c], offsets[c + 1]
+            out[i, c] = _below(starts, ends, sums, lo, hi, s + length) - _below(
+                starts, ends, sums, lo, hi, s
+            )
+    return out
+
+
+@numba.njit(inline="always")
+def _count_below(points: np.ndarray, lo: int, hi: int, x: int) -> int:
+    a, b = lo, hi
+    while a < b:
+        mid = (a + b) >> 1
+        if points[mid] < x:
+            a = mid + 1
+        else:
+            b = mid
+    return a
+
+
+@kernel
+def count_by_column(
+    window_starts: np.ndarray, length: int, offsets: np.ndarray, points: np.ndarray
+) -> np.ndarray:
+    """Points inside ``[w, w + length)`` per column, (B, C) int32, from two searches per
+    column over its sorted points (column ``c`` holds ``[offsets[c], offsets[c + 1])``)."""
+    num_columns = offsets.shape[0] - 1
+    out = np.empty((window_starts.shape[0], num_columns), dtype=np.int32)
+    for i in range(window_starts.shape[0]):
+        s = window_starts[i]
+        for c in range(num_columns):
+            lo, hi = offsets[c], offsets[c + 1]
+            out[i, c] = _count_below(points, lo, hi, s + length) - _count_below(points, lo, hi, s)
+    return out

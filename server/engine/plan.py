@@ -120,6 +120,8 @@ class Plan:
     def mark_missing(self, labels: np.ndarray, regions: np.ndarray) -> np.ndarray:
         """Labels of windows in ``regions`` under the spec's ``missing`` option: a column
         with no interval on a window's assembly cannot be known there (NaN under "mask")."""
+        if self.spec.missing == "zero":  # as they are: no per-batch gather of what is known
+            return labels
         known = self.column_presence[self.region_part[regions]]
         return mark_missing(self.spec.missing, labels, known)
 
