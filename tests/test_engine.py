@@ -472,7 +472,7 @@ def test_n_runs_cache_never_serves_a_freed_genome():
     for trial in range(200):
         genome = np.full(40, 0b1000, dtype=np.uint8)
         genome[trial % 40] = 0b1111
-        runs.append((id(genome), trial % 40, plan_module._n_runs(genome, 0, 40)))
+        runs.append((id(genome), trial % 40, plan_module.n_runs(genome, 0, 40)))
         del genome
     reused = [(p, r) for (i, p, r), (j, *_) in zip(runs[1:], runs, strict=False) if i == j]
     assert reused, "no address was reused: the test proves nothing"

@@ -395,7 +395,7 @@ def test_list_and_remove_conditions(engine: sa.Engine, tmp_path: Path) -> None:
     ]
     kept = stored_rows(engine, "a") + stored_rows(engine, "c")
 
-    assert remove_condition(engine, "b") == 2
+    assert remove_condition(engine, "b").intervals == 2
 
     assert [info.name for info in list_conditions(engine)] == ["a", "c"]
     assert stored_rows(engine, "b") == []

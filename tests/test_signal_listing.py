@@ -1,6 +1,7 @@
 """Signal conditions in the listings: ``list_conditions``, ``peaksql list`` (text and
 ``--json``) and ListConditions show their assemblies and the runs of their tracks, counted
-against pyBigWig and the bedGraph text (SQLite and PostgreSQL, a real server)."""
+against pyBigWig and the bedGraph text (SQLite and PostgreSQL, a real server); removing one
+says what it removed and deletes its track folders."""
 
 from __future__ import annotations
 
@@ -8,12 +9,15 @@ import json
 
 import grpc
 import pyBigWig
+import sqlalchemy as sa
 
 import peaksql
 from peaksql.server.catalog.queries import list_conditions
+from peaksql.server.catalog.schema import signal_tracks
+from peaksql.server.catalog.signal_store import store_root
 from peaksql.server.ingest.assembly import add_assembly
 from peaksql.server.ingest.example import EXAMPLE_ASSEMBLY, example_dir
-from peaksql.server.ingest.intervals import add_data
+from peaksql.server.ingest.intervals import RemovedCondition, add_data, remove_condition
 from peaksql.v1 import peaksql_pb2 as pb
 from peaksql.v1 import peaksql_pb2_grpc as pb_grpc
 from tests import reference as ref
@@ -100,3 +104,27 @@ def test_list_conditions_over_grpc(example, db_url: str) -> None:  # noqa: F811
             EXAMPLE_ASSEMBLY, num_intervals, num_runs, num_tracks)  # fmt: skip
     raw = {c.name: c for c in response.conditions}
     assert list(raw["tss"].assemblies) == [EXAMPLE_ASSEMBLY] and raw["tss"].num_tracks == 2
+
+
+def test_removing_a_signal_condition_deletes_its_tracks(example) -> None:  # noqa: F811
+    engine, data_dir = example
+    with engine.connect() as connection:
+        paths = set(connection.scalars(sa.select(signal_tracks.c.path)))
+    expected = _expected()
+    removed = remove_condition(engine, "tss", data_dir=data_dir)
+    assert removed == RemovedCondition(intervals=0, runs=expected["tss"][1], tracks=2)
+    assert str(removed) == f"{expected['tss'][1]:,} runs in 2 signal tracks"
+    with engine.connect() as connection:
+        left = set(connection.scalars(sa.select(signal_tracks.c.path)))
+    assert len(paths - left) == 2
+    folders = {p.name for p in store_root(data_dir).iterdir() if p.is_dir()}
+    assert not (paths - left) & folders and left <= folders
+    assert "tss" not in {c.name for c in list_conditions(engine)}
+    peaks = remove_condition(engine, "ctcf_peaks", data_dir=data_dir)
+    assert str(peaks) == f"{expected['ctcf_peaks'][0]:,} intervals"
+
+
+def test_peaksql_remove_names_runs(env: dict[str, str]) -> None:  # noqa: F811
+    run("example", "-q", env=env)
+    out = run("remove", "condition", "gc", env=env).stdout
+    assert out.strip() == f"removed condition gc ({_expected()['gc'][1]:,} runs in 1 signal track)"

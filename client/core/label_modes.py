@@ -68,6 +68,9 @@ class LabelMode:
     binned: bool = False
     #: The dtype of its labels: "bool" (bit-packed on the wire), "float32" or "int32".
     dtype: str = "bool"
+    #: It counts points (summits or midpoints: ``count_points``); plans of other modes
+    #: index no points.
+    points: bool = False
 
     @property
     def doc(self) -> str:
@@ -85,13 +88,14 @@ def label_mode(
     check: Callable[[DatasetSpec], None] | None = None,
     binned: bool = False,
     dtype: str = "bool",
+    points: bool = False,
 ) -> Callable[[LabelFunction], LabelFunction]:
     """Register the decorated function as label mode ``name``."""
 
     def register(function: LabelFunction) -> LabelFunction:
         if name in LABEL_MODES:
             raise ValueError(f"label mode {name!r} is registered twice")
-        LABEL_MODES[name] = LabelMode(name, function, shape, check, binned, dtype)
+        LABEL_MODES[name] = LabelMode(name, function, shape, check, binned, dtype, points)
         return function
 
     return register
@@ -179,7 +183,7 @@ def _fraction(
     return coverage.covered(starts, length) / length >= spec.fraction
 
 
-@label_mode("summit")
+@label_mode("summit", points=True)
 def _summit(
     coverage: CoverageQueries, starts: np.ndarray, length: int, spec: DatasetSpec
 ) -> np.ndarray:

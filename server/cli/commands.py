@@ -111,7 +111,7 @@ def _cmd_remove(args: argparse.Namespace) -> None:
         from peaksql.server.ingest.intervals import remove_condition
 
         removed = remove_condition(engine, args.name, data_dir=data_dir)
-        print(f"removed condition {args.name} ({removed:,} intervals)")
+        print(f"removed condition {args.name} ({removed})")
     else:
         from peaksql.server.ingest.assembly import remove_assembly
 

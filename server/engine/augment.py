@@ -26,7 +26,7 @@ from peaksql.core.label_modes import positional_labels
 from peaksql.server.engine.jit import kernel
 from peaksql.server.engine.kernels import mix_keyed
 from peaksql.server.engine.labels import Coverage
-from peaksql.server.engine.n_filter import _n_runs
+from peaksql.server.engine.n_filter import n_runs
 from peaksql.server.engine.order import _splitmix64
 from peaksql.server.engine.plan import Plan
 
@@ -79,7 +79,7 @@ def _n_coverage(plan: Plan) -> Coverage:
         starts, ends = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
         for k, assembly in enumerate(plan.region_assembly):
             offset, length = int(plan.region_store_offsets[k]), int(plan.region_lengths[k])
-            run_starts, run_ends = _n_runs(plan.genomes[assembly], offset, length)
+            run_starts, run_ends = n_runs(plan.genomes[assembly], offset, length)
             starts.append(run_starts + plan.region_bases[k])
             ends.append(run_ends + plan.region_bases[k])
         begin, end = np.concatenate(starts), np.concatenate(ends)

@@ -30,6 +30,8 @@ from peaksql.server.engine.column_sums import ColumnSums, prefer_sums
 
 #: Bounds of the piece length (a power of two, about the median merged length).
 _MIN_PIECE, _MAX_PIECE = 64, 1 << 16
+#: Lengths whose median sets the piece length.
+_MEDIAN_SAMPLE = 65_536
 
 
 @dataclass(frozen=True)
@@ -200,7 +202,9 @@ def _cut(
     lengths = ends - starts
     if lengths.size == 0:
         return columns, starts, ends, _MIN_PIECE
-    median = max(float(np.median(lengths)), 1.0)
+    # the median of an even sample: a power of two near it is all that is needed, and a
+    # full median of 10M lengths costs 0.27 s of a plan
+    median = max(float(np.median(lengths[:: max(1, lengths.size // _MEDIAN_SAMPLE)])), 1.0)
     max_piece = int(min(max(2 ** int(np.ceil(np.log2(median))), _MIN_PIECE), _MAX_PIECE))
     if int(lengths.max()) <= max_piece:
         return columns, starts, ends, max_piece

@@ -24,7 +24,7 @@ _n_runs_cache: dict[tuple[int, int, int], tuple[weakref.ref, np.ndarray, np.ndar
 _n_runs_lock = threading.Lock()
 
 
-def _n_runs(genome: np.ndarray, offset: int, length: int) -> tuple[np.ndarray, np.ndarray]:
+def n_runs(genome: np.ndarray, offset: int, length: int) -> tuple[np.ndarray, np.ndarray]:
     """Runs of N in one chromosome, cached while its genome array lives.
 
     An ``id`` alone is no key: once a genome is freed (an assembly removed and added again)
@@ -60,7 +60,7 @@ def drop_n_windows(
     )
     run_starts, run_ends = [], []
     for k, genome in enumerate(genomes):
-        s, e = _n_runs(genome, int(store_offsets[k]), int(lengths[k]))
+        s, e = n_runs(genome, int(store_offsets[k]), int(lengths[k]))
         run_starts.append(s + bases[k])
         run_ends.append(e + bases[k])
     n_cover = Coverage.build(

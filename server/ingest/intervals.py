@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,8 @@ from peaksql.core.errors import InputFileError, InvalidArgument, NotFound
 from peaksql.server.catalog.generation import bump_generation
 from peaksql.server.catalog.interval_store import data_dir_of, delete_parts, sweep, writer_lock
 from peaksql.server.catalog.parts import delete_condition_rows, insert_part
-from peaksql.server.catalog.schema import conditions
+from peaksql.server.catalog.schema import conditions, signal_tracks
+from peaksql.server.catalog.signal_store import delete_tracks
 from peaksql.server.ingest import formats
 from peaksql.server.ingest.chromosomes import (
     TargetAssembly,
@@ -50,7 +52,14 @@ from peaksql.server.ingest.reader import read_intervals, sniff_format
 from peaksql.server.ingest.signals import add_signal_files
 from peaksql.server.ingest.store_writer import PartBuilder
 
-__all__ = ["DataInfo", "add_data", "add_data_files", "remove_condition", "sweep_orphans"]
+__all__ = [
+    "DataInfo",
+    "RemovedCondition",
+    "add_data",
+    "add_data_files",
+    "remove_condition",
+    "sweep_orphans",
+]
 
 
 def default_condition(path: str | Path) -> str:
@@ -222,10 +231,27 @@ def sweep_orphans(engine: Engine, data_dir: Path) -> list[str]:
             return sweep(connection, data_dir)
 
 
-def remove_condition(engine: Engine, name: str, *, data_dir: Path | None = None) -> int:
-    """Delete condition ``name`` and its parts: the rows in one transaction, then the files.
-    Returns the number of intervals deleted. NotFound when there is no such condition.
-    """
+@dataclass(frozen=True)
+class RemovedCondition:
+    """What ``remove_condition`` deleted: intervals of its parts, runs of its signal tracks."""
+
+    intervals: int
+    runs: int = 0
+    tracks: int = 0
+
+    def __str__(self) -> str:
+        intervals = f"{self.intervals:,} intervals"
+        if not self.tracks:
+            return intervals
+        runs = f"{self.runs:,} runs in {self.tracks} signal track{'s' * (self.tracks != 1)}"
+        return f"{intervals}, {runs}" if self.intervals else runs
+
+
+def remove_condition(
+    engine: Engine, name: str, *, data_dir: Path | None = None
+) -> RemovedCondition:
+    """Delete condition ``name``, its parts and its signal tracks: the rows in one
+    transaction, then the files. NotFound when there is no such condition."""
     with engine.begin() as connection:
         condition_id = connection.scalar(
             sa.select(conditions.c.id).where(conditions.c.name == name)
@@ -234,9 +260,20 @@ def remove_condition(engine: Engine, name: str, *, data_dir: Path | None = None)
             raise NotFound(
                 f"no condition {name!r}; the conditions are: {condition_names(connection)}"
             )
+        tracks = connection.execute(
+            sa.select(signal_tracks.c.path, signal_tracks.c.num_runs).where(
+                signal_tracks.c.condition_id == condition_id
+            )
+        ).all()
         rows = delete_condition_rows(connection, condition_id)
         connection.execute(conditions.delete().where(conditions.c.id == condition_id))
         bump_generation(connection)
-    if rows:
-        delete_parts(data_dir_of(engine, data_dir), [path for path, _ in rows])
-    return int(sum(count for _, count in rows))
+    if rows or tracks:
+        folder = data_dir_of(engine, data_dir)
+        delete_parts(folder, [path for path, _ in rows])
+        delete_tracks(folder, [str(path) for path, _ in tracks])
+    return RemovedCondition(
+        intervals=int(sum(count for _, count in rows)),
+        runs=int(sum(runs for _, runs in tracks)),
+        tracks=len(tracks),
+    )
