@@ -195,9 +195,12 @@ class Dataset:
 
     # -- data ------------------------------------------------------------------------------
     def _request(self, windows_per_message: int) -> pb.StreamRequest:
+        """The stream's request: its first message one batch (the first batch comes as soon
+        as the server has built it), the others ``windows_per_message``."""
         return pb.StreamRequest(
             spec=self.spec.to_proto(),
             batch_size=windows_per_message,
+            first_batch_size=min(self.batch_size, windows_per_message),
             shuffle=self.shuffle,
             seed=self.seed,
             cursor=pb.Cursor(

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 import peaksql
+from peaksql.core.errors import InvalidArgument
 from peaksql.core.spec import DatasetSpec
 from peaksql.core.wire import pack_labels, unpack_labels, unpack_sequences
 from peaksql.dataset import Dataset
@@ -165,6 +166,27 @@ def test_stride_windows_tile_each_chromosome_in_order(client) -> None:
     ]
     np.testing.assert_array_equal(got[:, 0], np.arange(len(expected)))
     np.testing.assert_array_equal(got[:, 1:], np.array(expected))
+
+
+def test_a_small_first_message_carries_the_same_windows(client) -> None:
+    """``first_batch_size``: the first message is that small, the rest ``batch_size``, and
+    the windows, their order and the cursors are those of equal messages."""
+    spec = DatasetSpec(seq_length=SEQ_LENGTH, stride=40)
+    whole = list(client.stream(stream_request(spec, 10, ORDERS[1])))
+    request = stream_request(spec, 10, ORDERS[1])
+    request.first_batch_size = 3
+    split = list(client.stream(request))
+    assert [b.batch_size for b in split[:3]] == [3, 10, 10]
+    assert [b.cursor.delivered for b in split[:2]] == [3, 13]
+    np.testing.assert_array_equal(
+        np.concatenate([coordinates(b) for b in split]),
+        np.concatenate([coordinates(b) for b in whole]),
+    )
+    request.first_batch_size = 11
+    with pytest.raises(InvalidArgument, match="first_batch_size 11 is over batch_size 10"):
+        list(client.stream(request))
+    data = Dataset(client, seq_length=SEQ_LENGTH, stride=40, batch_size=4)
+    assert data._request(data.windows_per_message()).first_batch_size == 4
 
 
 def test_constraint_restricts_regions_and_labelling_intervals(client, reference, truth) -> None:

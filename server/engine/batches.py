@@ -100,8 +100,10 @@ def iter_batches(
     seed: int,
     equal_shares: bool = False,
     max_batches: int = 0,
+    first_batch_size: int = 0,
 ) -> Iterator[BatchData]:
-    """One rank's share of one epoch from ``cursor``, ``batch_size`` windows at a time.
+    """One rank's share of one epoch from ``cursor``, ``batch_size`` windows at a time
+    (``first_batch_size`` in the first batch, when given).
 
     The epoch's order (its round keys) and its windows (``epochs.EpochView``: the epoch's
     subset of negatives, both strands) are set up once per stream, not per batch.
@@ -110,7 +112,8 @@ def iter_batches(
     order = EpochOrder(view.num_items, seed, cursor.epoch, shuffle)
     made = 0
     while not max_batches or made < max_batches:
-        positions = positions_for(cursor, batch_size, view.num_items, equal=equal_shares)
+        size = first_batch_size if first_batch_size and not made else batch_size
+        positions = positions_for(cursor, size, view.num_items, equal=equal_shares)
         if positions.size == 0:
             return
         cursor = cursor.advanced(int(positions.size))

@@ -18,16 +18,8 @@ from peaksql.server.engine.jit import kernel
 
 
 @numba.njit(inline="always")
-def _first_at_least(values: np.ndarray, bucket_first: np.ndarray, shift: int, x: int) -> int:
-    """First i with values[i] >= x (len if none), starting from x's bucket."""
-    n = values.shape[0]
-    if x <= 0:
-        return 0
-    q = x >> shift
-    if q + 1 >= bucket_first.shape[0]:
-        return n
-    lo = bucket_first[q]
-    hi = bucket_first[q + 1]
+def _lower_bound(values: np.ndarray, lo: int, hi: int, x: int) -> int:
+    """First i in ``[lo, hi)`` with values[i] >= x (``hi`` if none); values ascending."""
     while lo < hi:
         mid = (lo + hi) >> 1
         if values[mid] < x:
@@ -35,6 +27,17 @@ def _first_at_least(values: np.ndarray, bucket_first: np.ndarray, shift: int, x:
         else:
             hi = mid
     return lo
+
+
+@numba.njit(inline="always")
+def _first_at_least(values: np.ndarray, bucket_first: np.ndarray, shift: int, x: int) -> int:
+    """First i with values[i] >= x (len if none), starting from x's bucket."""
+    if x <= 0:
+        return 0
+    q = x >> shift
+    if q + 1 >= bucket_first.shape[0]:
+        return values.shape[0]
+    return _lower_bound(values, bucket_first[q], bucket_first[q + 1], x)
 
 
 @kernel
@@ -116,13 +119,7 @@ def count_points(
 def _below(starts: np.ndarray, ends: np.ndarray, sums: np.ndarray, lo: int, hi: int, x: int) -> int:
     """Covered bases below ``x`` of one column's disjoint pieces ``[lo, hi)``, sorted by
     start, where ``sums[k]`` is the length of the pieces before ``k``."""
-    a, b = lo, hi
-    while a < b:  # first piece starting at or after x
-        mid = (a + b) >> 1
-        if starts[mid] < x:
-            a = mid + 1
-        else:
-            b = mid
+    a = _lower_bound(starts, lo, hi, x)  # first piece starting at or after x
     if a == lo:
         return 0
     return sums[a] - sums[lo] - max(ends[a - 1] - x, 0)
@@ -152,18 +149,6 @@ def covered_by_sums(
     return out
 
 
-@numba.njit(inline="always")
-def _count_below(points: np.ndarray, lo: int, hi: int, x: int) -> int:
-    a, b = lo, hi
-    while a < b:
-        mid = (a + b) >> 1
-        if points[mid] < x:
-            a = mid + 1
-        else:
-            b = mid
-    return a
-
-
 @kernel
 def count_by_column(
     window_starts: np.ndarray, length: int, offsets: np.ndarray, points: np.ndarray
@@ -176,5 +161,5 @@ def count_by_column(
         s = window_starts[i]
         for c in range(num_columns):
             lo, hi = offsets[c], offsets[c + 1]
-            out[i, c] = _count_below(points, lo, hi, s + length) - _count_below(points, lo, hi, s)
+            out[i, c] = _lower_bound(points, lo, hi, s + length) - _lower_bound(points, lo, hi, s)
     return out

@@ -106,7 +106,7 @@ class Cursor(_message.Message):
     def __init__(self, epoch: _Optional[int] = ..., rank: _Optional[int] = ..., world_size: _Optional[int] = ..., delivered: _Optional[int] = ..., offset: _Optional[int] = ...) -> None: ...
 
 class StreamRequest(_message.Message):
-    __slots__ = ("spec", "batch_size", "shuffle", "seed", "cursor", "max_batches", "equal_shares", "include_coordinates")
+    __slots__ = ("spec", "batch_size", "shuffle", "seed", "cursor", "max_batches", "equal_shares", "include_coordinates", "first_batch_size")
     SPEC_FIELD_NUMBER: _ClassVar[int]
     BATCH_SIZE_FIELD_NUMBER: _ClassVar[int]
     SHUFFLE_FIELD_NUMBER: _ClassVar[int]
@@ -115,6 +115,7 @@ class StreamRequest(_message.Message):
     MAX_BATCHES_FIELD_NUMBER: _ClassVar[int]
     EQUAL_SHARES_FIELD_NUMBER: _ClassVar[int]
     INCLUDE_COORDINATES_FIELD_NUMBER: _ClassVar[int]
+    FIRST_BATCH_SIZE_FIELD_NUMBER: _ClassVar[int]
     spec: DatasetSpec
     batch_size: int
     shuffle: bool
@@ -123,7 +124,8 @@ class StreamRequest(_message.Message):
     max_batches: int
     equal_shares: bool
     include_coordinates: bool
-    def __init__(self, spec: _Optional[_Union[DatasetSpec, _Mapping]] = ..., batch_size: _Optional[int] = ..., shuffle: _Optional[bool] = ..., seed: _Optional[int] = ..., cursor: _Optional[_Union[Cursor, _Mapping]] = ..., max_batches: _Optional[int] = ..., equal_shares: _Optional[bool] = ..., include_coordinates: _Optional[bool] = ...) -> None: ...
+    first_batch_size: int
+    def __init__(self, spec: _Optional[_Union[DatasetSpec, _Mapping]] = ..., batch_size: _Optional[int] = ..., shuffle: _Optional[bool] = ..., seed: _Optional[int] = ..., cursor: _Optional[_Union[Cursor, _Mapping]] = ..., max_batches: _Optional[int] = ..., equal_shares: _Optional[bool] = ..., include_coordinates: _Optional[bool] = ..., first_batch_size: _Optional[int] = ...) -> None: ...
 
 class GetWindowsRequest(_message.Message):
     __slots__ = ("spec", "indices", "include_coordinates")
