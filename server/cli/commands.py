@@ -134,6 +134,7 @@ def _cmd_migrate(args: argparse.Namespace) -> None:
     from peaksql.server.catalog.signal_store import sweep_orphans as sweep_signal_orphans
     from peaksql.server.ingest.intervals import sweep_orphans
     from peaksql.server.ingest.scratch import sweep
+    from peaksql.server.ingest.signal_migration import upgrade_tracks
     from peaksql.server.ingest.store_migration import convert_legacy_intervals
 
     data_dir = resolve_data_dir(args.data_dir)
@@ -151,6 +152,9 @@ def _cmd_migrate(args: argparse.Namespace) -> None:
     tracks = sweep_signal_orphans(engine, data_dir)
     if tracks:
         print(f"removed {len(tracks)} signal tracks of interrupted ingests or removals")
+    rebuilt = upgrade_tracks(engine, data_dir)
+    if rebuilt:
+        print(f"rebuilt {len(rebuilt)} signal tracks of earlier versions (zoom cells, index)")
     if args.reader_role:
         from peaksql.server.catalog.roles import grant_read_only
 
