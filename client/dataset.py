@@ -227,6 +227,15 @@ class Dataset:
         batches = min(batches, max(1, MAX_WINDOWS_PER_MESSAGE // self.batch_size))
         return self.batch_size * batches
 
+    def message_sizes(self) -> list[int]:
+        """Windows per message to ask for, largest first: ``windows_per_message``, then
+        halved (in whole batches) each time a server's limits refuse it, down to one batch."""
+        sizes, size = [], self.windows_per_message()
+        while size > self.batch_size:
+            sizes.append(size)
+            size = size // 2 // self.batch_size * self.batch_size
+        return [*sizes, self.batch_size]
+
     def _decode_rows(self, rows: np.ndarray, seq_length: int, decode_seed: int) -> np.ndarray:
         """Packed rows (B, ceil(L/2)) -> x: one-hot (B, L, 4), or a copy of the rows if packed."""
         if self.packed:
@@ -301,14 +310,15 @@ class Dataset:
 
         Small batches travel several to a gRPC message (``windows_per_message``) and are
         split here: the same windows, in the same batches, for a fraction of the per-message
-        cost. A server whose limits refuse such messages gets one batch per message.
+        cost. A server whose limits refuse such messages is asked for half as many windows a
+        message, down to one batch (``message_sizes``).
         """
         reuse_message_buffers()
         canceller = StreamCanceller()
 
         def batches() -> Iterator[tuple[tuple[np.ndarray, ...], int]]:
             delivered = self.delivered
-            sizes = dict.fromkeys((self.windows_per_message(), self.batch_size))
+            sizes = self.message_sizes()
             for attempt, windows in enumerate(sizes):
                 request = self._request(windows)
                 try:

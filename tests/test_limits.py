@@ -15,6 +15,7 @@ import pytest
 from peaksql import Client
 from peaksql.core.errors import InvalidArgument, ResourceExhausted
 from peaksql.core.spec import DatasetSpec
+from peaksql.dataset import Dataset
 from peaksql.server.catalog.database import open_database
 from peaksql.server.config import Limits
 from peaksql.server.ingest.assembly import add_assembly
@@ -69,6 +70,23 @@ def test_batch_bytes_limit_counts_sequence_and_label_bytes(server: RunningServer
         assert len(batch.sequences) == 8 * 500 and batch.ByteSize() <= LIMITS.max_batch_bytes
         with pytest.raises(ResourceExhausted, match=r"max_batch_bytes"):
             next(c.stream(stream_request(batch_size=9, seq_length=1000, stride=1000)))
+
+
+def test_a_dataset_asks_for_smaller_messages_until_the_limits_allow(
+    server: RunningServer,
+) -> None:
+    """4 MB messages are over this server's limits (100 windows, 4 KB): the ``Dataset`` halves
+    its request down to 64 windows (3.3 KB) a message, not one batch of 4 a message."""
+    with client(server) as c:
+        data = Dataset(c, seq_length=100, stride=1, batch_size=4, where="assembly = 'tiny'")
+        assert data.message_sizes() == [
+            16_384 >> k for k in range(13)
+        ]  # 16,384 ... 64, 32, 16, 8, 4
+        sent = server.metrics.registry.get_sample_value("peaksql_batches_total") or 0.0
+        windows = sum(x.shape[0] for x, _ in data)
+        messages = server.metrics.registry.get_sample_value("peaksql_batches_total") - sent
+    assert windows == data.num_windows_per_epoch()
+    assert messages == 1 + -(-(windows - 4) // 64)  # the first message holds one batch
 
 
 def test_batch_size_limit(server: RunningServer) -> None:
