@@ -6,7 +6,7 @@ dense columns overlaps thousands of pieces (131 kbp over 8 narrowPeak columns of
 intervals: about 2,000), where two binary searches per column over that column's pieces,
 with prefix sums of their lengths, answer the same question whatever the window's length.
 ``ColumnSums`` is that layout, built from the pieces on first use (a counting sort by
-column, 24 bytes a piece); ``prefer_sums`` is the cost model ``Coverage`` asks per call.
+column: 24 bytes a piece and a point); ``prefer_sums`` is the cost model ``Coverage`` asks per call.
 """
 
 from __future__ import annotations
@@ -54,6 +54,8 @@ class ColumnSums:
     sums: np.ndarray  # int64 (n + 1,): length of the pieces before each
     point_offsets: np.ndarray  # int64 (C + 1,)
     points: np.ndarray  # int64
+    point_ends: np.ndarray  # int64, points + 1: a point is a 1-base piece
+    point_counts: np.ndarray  # int64 (points + 1,): 0, 1, 2, … (its prefix sums)
 
     @classmethod
     def of_pieces(
@@ -71,7 +73,11 @@ class ColumnSums:
         sums = np.zeros(starts.size + 1, np.int64)
         np.cumsum(ends - starts, out=sums[1:])
         point_order, point_offsets = _by_column(point_columns, points, num_columns)
-        return cls(offsets, starts, ends, sums, point_offsets, points[point_order])
+        sorted_points = points[point_order]
+        counts = np.arange(sorted_points.size + 1, dtype=np.int64)
+        return cls(
+            offsets, starts, ends, sums, point_offsets, sorted_points, sorted_points + 1, counts
+        )
 
     def covered(self, window_starts: np.ndarray, length: int) -> np.ndarray:
         """Covered bases of each ``[w, w + length)`` per column, (B, C) int32."""
@@ -80,7 +86,9 @@ class ColumnSums:
         )
 
     def count_points(self, window_starts: np.ndarray, length: int) -> np.ndarray:
-        """Points of each column inside ``[w, w + length)``, (B, C) int32."""
-        return overlap_kernels.count_by_column(
-            window_starts, length, self.point_offsets, self.points
-        )
+        """Points of each column inside ``[w, w + length)``, (B, C) int32: the bases that
+        1-base pieces at the points cover (one kernel for both)."""
+        return overlap_kernels.covered_by_sums(
+            window_starts, length, self.point_offsets, self.points, self.point_ends,
+            self.point_counts,
+        )  # fmt: skip

@@ -147,19 +147,3 @@ def covered_by_sums(
                 starts, ends, sums, lo, hi, s
             )
     return out
-
-
-@kernel
-def count_by_column(
-    window_starts: np.ndarray, length: int, offsets: np.ndarray, points: np.ndarray
-) -> np.ndarray:
-    """Points inside ``[w, w + length)`` per column, (B, C) int32, from two searches per
-    column over its sorted points (column ``c`` holds ``[offsets[c], offsets[c + 1])``)."""
-    num_columns = offsets.shape[0] - 1
-    out = np.empty((window_starts.shape[0], num_columns), dtype=np.int32)
-    for i in range(window_starts.shape[0]):
-        s = window_starts[i]
-        for c in range(num_columns):
-            lo, hi = offsets[c], offsets[c + 1]
-            out[i, c] = _lower_bound(points, lo, hi, s + length) - _lower_bound(points, lo, hi, s)
-    return out
