@@ -49,6 +49,12 @@ FAILOVER_CODES = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.UNKNOWN
 #: Longest pause between two rounds over every replica.
 MAX_BACKOFF_SECONDS = 2.0
 
+
+def _backoff(rounds: int) -> float:
+    """Seconds to wait after ``rounds`` whole rounds of replicas failed."""
+    return min(MAX_BACKOFF_SECONDS, 0.1 * 2**rounds)
+
+
 T = TypeVar("T")
 
 
@@ -129,8 +135,8 @@ class Client:
     bearer token. TLS: ``root_certificates`` (CA file; else ``PEAKSQL_TLS_CA``) turns it on;
     ``certificate_chain`` and ``private_key`` add a client certificate for mutual TLS;
     ``server_name`` is the name to expect in the server's certificate when it differs from
-    the address. ``failover_rounds``: how many times a broken stream goes round every
-    replica (with a growing pause) before it gives up. ``message_timeout``: seconds a stream
+    the address. ``failover_rounds``: how many times a call or a broken stream goes round
+    every replica (with a growing pause) before it gives up. ``message_timeout``: seconds a stream
     waits for its next message before it counts the server as gone (and fails over);
     ``keepalive_seconds``: interval of HTTP/2 pings (no answer within 5 s: connection gone).
     """
@@ -218,9 +224,12 @@ class Client:
         )
 
     def _with_failover(self, attempt: Callable[[pb_grpc.PeakSQLStub], T], call: str = "") -> T:
+        """``attempt`` on the current replica, then the next on UNAVAILABLE, going round
+        every replica ``failover_rounds`` times with the pause a stream takes between rounds
+        (a server restarting, a connection a fork closed: gRPC's "Closed on fork")."""
         index = self._current
         last: grpc.RpcError | None = None
-        for _ in range(len(self.addresses)):
+        for tried in range(1, len(self.addresses) * self.failover_rounds + 1):
             try:
                 return attempt(self._stub(index))
             except grpc.RpcError as error:
@@ -230,6 +239,10 @@ class Client:
                     ) from None
                 last = error
                 index = self._next_replica(index)
+                if tried % len(self.addresses) == 0 and tried < len(self.addresses) * (
+                    self.failover_rounds
+                ):
+                    time.sleep(_backoff(tried // len(self.addresses)))
         assert last is not None
         details = explain(last.code(), last.details() or "", self._credentials is None)
         raise Unavailable(
@@ -285,9 +298,7 @@ class Client:
                         f"{time.monotonic() - since:.1f} s without a message: {details}"
                     ) from None
                 if failures >= len(self.addresses):  # a whole round failed: wait a little
-                    time.sleep(
-                        min(MAX_BACKOFF_SECONDS, 0.1 * 2 ** (failures // len(self.addresses)))
-                    )
+                    time.sleep(_backoff(failures // len(self.addresses)))
                 index = self._next_replica(index)
             finally:
                 watchdog.stop()

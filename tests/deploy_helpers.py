@@ -26,13 +26,21 @@ def cli_args(command: list[str]) -> list[str]:
 
 
 def epoch(
-    client: Client, request: pb.StreamRequest, kill_after: int = 0, victim: object = None
+    client: Client,
+    request: pb.StreamRequest,
+    kill_after: int = 0,
+    victim: object = None,
+    sources: list[str] | None = None,
 ) -> list[pb.Batch]:
     """Every batch of one stream; after ``kill_after`` batches the ``victim`` server dies
-    (a process: SIGKILL; an in-process server: stopped at once)."""
+    (a process: SIGKILL; an in-process server: stopped at once). ``sources`` gets the
+    replica each batch came from: batches the victim had buffered still arrive after it
+    died, from it."""
     batches = []
     for batch in client.stream(request):
         batches.append(batch)
+        if sources is not None:
+            sources.append(client.current_address)
         if victim is not None and len(batches) == kill_after:
             time.sleep(0.3)  # let the server fill every buffer it may, then kill it
             if isinstance(victim, subprocess.Popen):
