@@ -229,7 +229,9 @@ class Client:
         (a server restarting, a connection a fork closed: gRPC's "Closed on fork")."""
         index = self._current
         last: grpc.RpcError | None = None
-        for tried in range(1, len(self.addresses) * self.failover_rounds + 1):
+        replicas = len(self.addresses)
+        attempts = replicas * self.failover_rounds
+        for tried in range(1, attempts + 1):
             try:
                 return attempt(self._stub(index))
             except grpc.RpcError as error:
@@ -239,10 +241,8 @@ class Client:
                     ) from None
                 last = error
                 index = self._next_replica(index)
-                if tried % len(self.addresses) == 0 and tried < len(self.addresses) * (
-                    self.failover_rounds
-                ):
-                    time.sleep(_backoff(tried // len(self.addresses)))
+                if tried % replicas == 0 and tried < attempts:  # a whole round failed
+                    time.sleep(_backoff(tried // replicas))
         assert last is not None
         details = explain(last.code(), last.details() or "", self._credentials is None)
         raise Unavailable(

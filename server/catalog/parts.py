@@ -62,21 +62,27 @@ def presence(
     return present
 
 
-def delete_condition_rows(connection: sa.Connection, condition_id: int) -> list[tuple[str, int]]:
+def delete_condition_rows(
+    connection: sa.Connection, condition_id: int
+) -> tuple[list[tuple[str, int]], list[tuple[str, int]]]:
     """Delete the condition's parts, metadata and signal track rows (before the condition
-    row itself);
-    returns the deleted parts' (path, num_intervals), whose folders the caller deletes after
-    the commit.
+    row itself); returns the deleted parts' (path, num_intervals) and tracks' (path,
+    num_runs), whose folders the caller deletes after the commit.
 
     Explicit, not only ON DELETE CASCADE: a SQLite connection without ``PRAGMA foreign_keys``
     must leave no orphans either.
     """
-    removed = connection.execute(
+    part_rows = connection.execute(
         sa.select(parts.c.path, parts.c.num_intervals).where(parts.c.condition_id == condition_id)
+    ).all()
+    track_rows = connection.execute(
+        sa.select(signal_tracks.c.path, signal_tracks.c.num_runs).where(
+            signal_tracks.c.condition_id == condition_id
+        )
     ).all()
     for table in (parts, condition_metadata, signal_tracks):
         connection.execute(table.delete().where(table.c.condition_id == condition_id))
-    return [(str(path), int(count)) for path, count in removed]
+    return [(str(p), int(n)) for p, n in part_rows], [(str(p), int(n)) for p, n in track_rows]
 
 
 def delete_assembly_parts(connection: sa.Connection, assembly_id: int) -> list[str]:

@@ -47,6 +47,18 @@ def assembly_id(connection: sa.Connection, name: str) -> int | None:
     return None if found is None else int(found)
 
 
+def chromosome_rows(connection: sa.Connection, assembly_id: int) -> list[sa.Row]:
+    """The assembly's chromosomes (name, length, offset) in id order: a chromosome's
+    position here is its index in the assembly, as signal tracks and ingest number it."""
+    return list(
+        connection.execute(
+            sa.select(chromosomes.c.name, chromosomes.c.length, chromosomes.c.offset)
+            .where(chromosomes.c.assembly_id == assembly_id)
+            .order_by(chromosomes.c.id)
+        )
+    )
+
+
 def assembly_names(connection: sa.Connection) -> list[str]:
     """The names of every assembly, sorted."""
     return list(connection.scalars(sa.select(assemblies.c.name).order_by(assemblies.c.name)))

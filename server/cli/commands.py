@@ -152,7 +152,7 @@ def _cmd_migrate(args: argparse.Namespace) -> None:
     tracks = sweep_signal_orphans(engine, data_dir)
     if tracks:
         print(f"removed {len(tracks)} signal tracks of interrupted ingests or removals")
-    rebuilt = upgrade_tracks(engine, data_dir)
+    rebuilt = upgrade_tracks(engine, data_dir, progress=print)
     if rebuilt:
         print(f"rebuilt {len(rebuilt)} signal tracks of earlier versions (zoom cells, index)")
     if args.reader_role:

@@ -32,7 +32,6 @@ import sqlalchemy as sa
 
 from peaksql.core.errors import InputFileError, NotFound
 from peaksql.server.catalog import queries
-from peaksql.server.catalog.schema import chromosomes
 from peaksql.server.ingest.reader import IntervalChunk
 from peaksql.server.ingest.text_blocks import clip, normalized_blocks
 
@@ -217,11 +216,7 @@ def target_assembly(
         names = queries.assembly_names(connection)
         known = ", ".join(names) if names else "(none; add a genome first)"
         raise NotFound(f"{path}: assembly {assembly!r} not found; the assemblies are: {known}")
-    rows = connection.execute(
-        sa.select(chromosomes.c.name, chromosomes.c.length, chromosomes.c.offset)
-        .where(chromosomes.c.assembly_id == found)
-        .order_by(chromosomes.c.id)
-    ).all()
+    rows = queries.chromosome_rows(connection, found)
     resolver = ChromosomeResolver(
         [row.name for row in rows], assembly, alias_file, skip_unknown=skip_unknown
     )

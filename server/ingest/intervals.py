@@ -29,7 +29,7 @@ from peaksql.core.errors import InputFileError, InvalidArgument, NotFound
 from peaksql.server.catalog.generation import bump_generation
 from peaksql.server.catalog.interval_store import data_dir_of, delete_parts, sweep, writer_lock
 from peaksql.server.catalog.parts import delete_condition_rows, insert_part
-from peaksql.server.catalog.schema import conditions, signal_tracks
+from peaksql.server.catalog.schema import conditions
 from peaksql.server.catalog.signal_store import delete_tracks
 from peaksql.server.ingest import formats
 from peaksql.server.ingest.chromosomes import (
@@ -260,18 +260,13 @@ def remove_condition(
             raise NotFound(
                 f"no condition {name!r}; the conditions are: {condition_names(connection)}"
             )
-        tracks = connection.execute(
-            sa.select(signal_tracks.c.path, signal_tracks.c.num_runs).where(
-                signal_tracks.c.condition_id == condition_id
-            )
-        ).all()
-        rows = delete_condition_rows(connection, condition_id)
+        rows, tracks = delete_condition_rows(connection, condition_id)
         connection.execute(conditions.delete().where(conditions.c.id == condition_id))
         bump_generation(connection)
     if rows or tracks:
         folder = data_dir_of(engine, data_dir)
         delete_parts(folder, [path for path, _ in rows])
-        delete_tracks(folder, [str(path) for path, _ in tracks])
+        delete_tracks(folder, [path for path, _ in tracks])
     return RemovedCondition(
         intervals=int(sum(count for _, count in rows)),
         runs=int(sum(runs for _, runs in tracks)),

@@ -20,7 +20,8 @@ import numpy as np
 import sqlalchemy as sa
 
 from peaksql.server.catalog.generation import bump_generation
-from peaksql.server.catalog.schema import chromosomes, signal_tracks
+from peaksql.server.catalog.queries import chromosome_rows
+from peaksql.server.catalog.schema import signal_tracks
 from peaksql.server.catalog.signal_store import (
     ZOOM_BASES,
     delete_tracks,
@@ -40,11 +41,7 @@ def is_stale(meta: dict) -> bool:
 
 
 def _geometry(connection: sa.Connection, assembly_id: int) -> Geometry:
-    rows = connection.execute(
-        sa.select(chromosomes.c.offset, chromosomes.c.length)
-        .where(chromosomes.c.assembly_id == assembly_id)
-        .order_by(chromosomes.c.id)
-    ).all()
+    rows = chromosome_rows(connection, assembly_id)
     return (
         np.array([r.offset for r in rows], dtype=np.int64),
         np.array([r.length for r in rows], dtype=np.int64),
