@@ -147,11 +147,6 @@ class PeakSQLServicer:
     async def StreamBatches(self, request: Any, context: Any) -> None:
         plan = await self._run(self.engine.plan, _spec(check(request).spec))
         self.engine.check_batch(plan, request.batch_size)
-        if request.first_batch_size > request.batch_size:
-            raise InvalidArgument(
-                f"first_batch_size {request.first_batch_size} is over batch_size "
-                f"{request.batch_size}"
-            )
         caller = self.identify(context.invocation_metadata(), context.peer())
         self._open[caller] = self._open.get(caller, 0) + 1
         try:

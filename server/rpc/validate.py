@@ -138,5 +138,10 @@ def check(request: Any) -> Any:
         check_spec(request.spec)
     if isinstance(request, pb.StreamRequest):
         check_cursor(request.cursor)
+        if request.first_batch_size > request.batch_size:
+            raise InvalidArgument(
+                f"first_batch_size {request.first_batch_size} is over batch_size "
+                f"{request.batch_size}"
+            )
         _integer("max_batches", request.max_batches, 0, MAX_COUNT)
     return request
